@@ -1,0 +1,1 @@
+//! Direct kernel calls for berth, each behind a small safe function.

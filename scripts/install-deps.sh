@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every system package berth's build, demo, tests and benchmarks need.
+# Idempotent: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config libseccomp-dev
+  # tests: a tiny busybox rootfs, the runc anchor, a cgroup v2 VM, the image tools
+  busybox-static runc iproute2 qemu-system-x86 cpio
+  # benchmarks
+  hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
