@@ -1,0 +1,209 @@
+//! Resolution of paths inside a root directory, by file descriptor.
+//!
+//! Each lookup uses `openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`:
+//! `..`, absolute symlinks and relative symlinks all stay inside the root, and
+//! `/proc/self/fd`-style magic links are refused. Missing directories are
+//! created one component at a time relative to the fd of their (already
+//! resolved) parent, so a concurrent symlink swap cannot redirect them.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+/// What to create at the end of a path that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Opens `path` (taken as relative to `root`, whatever its leading `/`) inside
+/// `root` with `flags`. Symlinks are followed, but only within the root.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    let rel = relative(path);
+    let rel: &Path = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &rel
+    };
+    Ok(rustix::fs::openat2(
+        root,
+        rel,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        RESOLVE,
+    )?)
+}
+
+/// Opens `path` inside `root` as an `O_PATH` fd, creating every missing
+/// component as a directory (mode 0755) and the last one as `kind`.
+/// Returns an `O_PATH` fd of the final object, suitable as a mount target.
+/// A dangling symlink on the way is followed within the root, as the
+/// kernel would, and its target created there.
+pub fn ensure_in_root(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> io::Result<OwnedFd> {
+    ensure_hops(root, &relative(path), kind, 40)
+}
+
+fn ensure_hops(root: BorrowedFd<'_>, rel: &Path, kind: Kind, hops: u32) -> io::Result<OwnedFd> {
+    match open_in_root(root, rel, OFlags::PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
+        Err(e) => return Err(e),
+    }
+    let mut dir: OwnedFd = open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
+    let components: Vec<&OsStr> = rel.iter().collect();
+    for (i, name) in components.iter().enumerate() {
+        let last = i + 1 == components.len();
+        let want = if last { kind } else { Kind::Dir };
+        // Resolve each prefix relative to the root again (not to `dir`), so
+        // that a symlink component stays confined to the root.
+        let so_far: PathBuf = components[..=i].iter().collect();
+        match open_in_root(root, &so_far, OFlags::PATH) {
+            Ok(fd) => {
+                dir = fd;
+                continue;
+            }
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+        // `dir` is the resolved parent (an O_PATH fd, usable as a dirfd).
+        let created = match want {
+            Kind::Dir => rustix::fs::mkdirat(&dir, *name, Mode::from_raw_mode(0o755)),
+            Kind::File => rustix::fs::openat(
+                &dir,
+                *name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop),
+        };
+        match created {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                // A dangling symlink: continue at its target, inside the root.
+                if hops == 0 {
+                    return Err(Errno::LOOP.into());
+                }
+                let target = rustix::fs::readlinkat(&dir, *name, Vec::new())?;
+                let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                let base: PathBuf = if target.is_absolute() {
+                    PathBuf::new()
+                } else {
+                    components[..i].iter().collect()
+                };
+                let mut next = base.join(relative(target));
+                for rest in &components[i + 1..] {
+                    next.push(rest);
+                }
+                return ensure_hops(root, &next, kind, hops - 1);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        dir = open_in_root(root, &so_far, OFlags::PATH)?;
+    }
+    Ok(dir)
+}
+
+/// `path` with its root and `.` components removed; `..` is kept (openat2
+/// clamps it to the root).
+pub fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+        .collect()
+}
+
+/// The `/proc/self/fd/N` path of `fd`, for syscalls that only take paths.
+/// The caller must keep `fd` open while the path is in use.
+pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// True when `name` is a single, normal path component.
+pub fn is_plain_name(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty() && b != b"." && b != b".." && !b.contains(&b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, OwnedFd) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = rustix::fs::open(dir.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .expect("open root");
+        (dir, fd)
+    }
+
+    #[test]
+    fn creates_nested_dirs_inside_root() {
+        let (dir, fd) = root();
+        ensure_in_root(fd.as_fd(), Path::new("/a/b/c"), Kind::Dir).expect("ensure");
+        assert!(dir.path().join("a/b/c").is_dir());
+    }
+
+    #[test]
+    fn creates_file_at_end() {
+        let (dir, fd) = root();
+        ensure_in_root(fd.as_fd(), Path::new("etc/hosts"), Kind::File).expect("ensure");
+        assert!(dir.path().join("etc/hosts").is_file());
+    }
+
+    #[test]
+    fn absolute_symlink_stays_in_root() {
+        let (dir, fd) = root();
+        let outside = tempfile::tempdir().expect("outside");
+        symlink(outside.path(), dir.path().join("evil")).expect("symlink");
+        ensure_in_root(fd.as_fd(), Path::new("/evil/x"), Kind::Dir).expect("ensure");
+        assert!(
+            !outside.path().join("x").exists(),
+            "escaped through absolute symlink"
+        );
+        // The symlink target, re-rooted, was created inside the root.
+        let rerooted = dir
+            .path()
+            .join(outside.path().strip_prefix("/").expect("abs"))
+            .join("x");
+        assert!(rerooted.is_dir());
+    }
+
+    #[test]
+    fn dotdot_symlink_stays_in_root() {
+        let (dir, fd) = root();
+        symlink("../../../../..", dir.path().join("up")).expect("symlink");
+        ensure_in_root(fd.as_fd(), Path::new("up/tmp/berth-escape-test"), Kind::Dir)
+            .expect("ensure");
+        assert!(dir.path().join("tmp/berth-escape-test").is_dir());
+    }
+
+    #[test]
+    fn dangling_symlink_as_last_component_is_not_followed_out() {
+        let (dir, fd) = root();
+        let outside = tempfile::tempdir().expect("outside");
+        let target = outside.path().join("planted");
+        symlink(&target, dir.path().join("link")).expect("symlink");
+        ensure_in_root(fd.as_fd(), Path::new("link"), Kind::File).expect("ensure");
+        assert!(!target.exists(), "created a file outside the root");
+        let rerooted = dir.path().join(target.strip_prefix("/").expect("abs"));
+        assert!(rerooted.is_file());
+    }
+
+    #[test]
+    fn relative_strips_root_and_dots() {
+        assert_eq!(
+            relative(Path::new("/a/./b/../c")),
+            PathBuf::from("a/b/../c")
+        );
+        assert_eq!(relative(Path::new("/")), PathBuf::new());
+    }
+}
