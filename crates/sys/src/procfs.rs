@@ -83,7 +83,7 @@ impl ProcFs {
 
 fn check_procfs(fd: BorrowedFd<'_>) -> io::Result<()> {
     let st = rustix::fs::fstatfs(fd)?;
-    if st.f_type as i64 != PROC_SUPER_MAGIC {
+    if st.f_type != PROC_SUPER_MAGIC {
         return Err(io::Error::other(
             "not a procfs file: refusing to write to it",
         ));

@@ -1,1 +1,332 @@
-fn main() {}
+//! `berth-runtime`: an OCI runtime with runc's command line.
+//! Thin: parse arguments, call `berth_runtime`, print.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_runtime::{CreateOptions, Runtime};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "An OCI container runtime (runc-compatible command line)"
+)]
+struct Cli {
+    /// Directory for container state.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/berth-runtime",
+        env = "BERTH_RUNTIME_ROOT"
+    )]
+    root: PathBuf,
+    /// Append errors to this file (as containerd and Docker pass it).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of --log: text or json.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: String,
+    /// Verbose logging to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; cgroups are managed through cgroupfs.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (auto, true, false).
+    #[arg(long)]
+    rootless: Option<String>,
+    /// Accepted for runc compatibility; checkpointing is not supported.
+    #[arg(long, global = true)]
+    criu: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Path to the bundle (the directory holding config.json).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master (terminal containers).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// File to write the container's pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Do not create a session keyring for the container.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass this many extra fds (3, 4, ...) to the container.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a container; its process waits until `start`.
+    Create(CreateArgs),
+    /// Start the process of a created container.
+    Start { id: String },
+    /// Create and start a container.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container runs.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print the state of a container as JSON.
+    State { id: String },
+    /// Send a signal (default SIGTERM) to a container's init.
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// Kill the container first if it is running.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    #[command(alias = "ls")]
+    List {
+        /// table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only print ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into the bundle.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for a non-root caller (user namespace, no cgroups).
+        #[arg(long = "rootless", id = "spec_rootless")]
+        rootless: bool,
+    },
+    /// Print the features this runtime supports, as JSON.
+    Features,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.debug {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter("debug")
+            .init();
+    }
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&cli, &e.to_string());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Errors go to stderr and, when given, to --log in the requested format
+/// (containerd reads the last json line of it when a runtime call fails).
+fn report(cli: &Cli, msg: &str) {
+    eprintln!("berth-runtime: {msg}");
+    let Some(path) = &cli.log else { return };
+    let line = if cli.log_format == "json" {
+        serde_json::json!({ "level": "error", "msg": msg, "time": berth_runtime::state::now_rfc3339() })
+            .to_string()
+    } else {
+        format!(
+            "time=\"{}\" level=error msg={msg:?}",
+            berth_runtime::state::now_rfc3339()
+        )
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+fn options(a: &CreateArgs) -> Result<CreateOptions, berth_runtime::Error> {
+    if a.console_socket.is_some() {
+        return Err(berth_runtime::Error::Invalid {
+            field: "--console-socket".into(),
+            reason: "terminals are not supported yet; set process.terminal to false".into(),
+        });
+    }
+    Ok(CreateOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.as_ref().map(|p| absolute(p)),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    })
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn run(cli: &Cli) -> Result<u8, berth_runtime::Error> {
+    let rt = Runtime {
+        root: cli.root.clone(),
+        ..Runtime::default()
+    };
+    match &cli.cmd {
+        Cmd::Create(a) => rt.create(&options(a)?).map(|_| 0),
+        Cmd::Start { id } => rt.start(id).map(|_| 0),
+        Cmd::Run {
+            create,
+            detach,
+            keep,
+        } => rt
+            .run(&options(create)?, *detach, *keep)
+            .map(|c| c.clamp(0, 255) as u8),
+        Cmd::State { id } => {
+            let s = rt.state(id)?;
+            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            Ok(0)
+        }
+        Cmd::Kill { all, id, signal } => {
+            let sig = parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            rt.kill(id, sig, *all).map(|_| 0)
+        }
+        Cmd::Delete { force, id } => rt.delete(id, *force).map(|_| 0),
+        Cmd::List { format, quiet } => {
+            let list = rt.list()?;
+            if *quiet {
+                for c in &list {
+                    println!("{}", c.id);
+                }
+            } else if format == "json" {
+                println!("{}", serde_json::to_string(&list).unwrap_or_default());
+            } else {
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
+                for c in &list {
+                    println!(
+                        "{:<12} {:<8} {:<10} {:<40} {:<32} {}",
+                        c.id,
+                        c.pid,
+                        c.status,
+                        c.bundle.display(),
+                        c.created,
+                        if c.owner.is_empty() { "root" } else { &c.owner }
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Spec { bundle, rootless } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(berth_runtime::Error::Invalid {
+                    field: "spec".into(),
+                    reason: format!("{} already exists", path.display()),
+                });
+            }
+            let spec = berth_runtime::spec::default_spec(*rootless);
+            let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+            std::fs::write(&path, text + "\n").map_err(|source| berth_runtime::Error::Io {
+                what: "writing",
+                path,
+                source,
+            })?;
+            Ok(0)
+        }
+        Cmd::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&berth_runtime::spec::features()).unwrap_or_default()
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`.
+fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
+    let bad = || berth_runtime::Error::Invalid {
+        field: "signal".into(),
+        reason: format!("unknown signal {s:?}"),
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=libc_sigrtmax()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        _ => {
+            if let Some(off) = name.strip_prefix("RTMIN+") {
+                34 + off.parse::<i32>().map_err(|_| bad())?
+            } else if let Some(off) = name.strip_prefix("RTMAX-") {
+                libc_sigrtmax() - off.parse::<i32>().map_err(|_| bad())?
+            } else {
+                return Err(bad());
+            }
+        }
+    };
+    if n > libc_sigrtmax() {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+fn libc_sigrtmax() -> i32 {
+    64
+}

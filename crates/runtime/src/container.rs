@@ -1,0 +1,590 @@
+//! The container life cycle with runc's semantics: create, start, state,
+//! kill, delete, run, list.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_cgroups::Cgroup;
+use berth_sys::clone::Forked;
+use berth_sys::signal::{self, Exit, SignalSet};
+use oci_spec::runtime::{ContainerState, LinuxNamespaceType};
+use rustix::fs::{Mode, OFlags};
+
+use crate::channel::{self, Channel, ToChild, ToParent};
+use crate::error::{io_err, sys, Error, Result, TeardownErrors};
+use crate::init::{InitContext, StartGate};
+use crate::plan;
+use crate::state::{self, Record, START_SOCKET};
+
+/// The runtime, configured by its global flags.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// Where container state lives (`--root`, default /run/berth-runtime).
+    pub root: PathBuf,
+    /// Where cgroupfs is mounted.
+    pub cgroup_root: PathBuf,
+}
+
+/// Options of `create` and `run`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+    pub created: String,
+    pub owner: String,
+}
+
+/// Signals `run` forwards to the container.
+const FORWARDED: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+enum Mode2 {
+    Create,
+    Run,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("/run/berth-runtime"),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+}
+
+/// Removes what a failed create made, in reverse order.
+struct CreateGuard<'a> {
+    dir: &'a Path,
+    cgroup: Option<Cgroup>,
+    pid: Option<i32>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = signal::kill(pid, libc::SIGKILL);
+            let _ = signal::wait_child(pid);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!(error = %e, "removing the cgroup of a failed create");
+            }
+        }
+        let _ = fs::remove_dir_all(self.dir);
+    }
+}
+
+impl Runtime {
+    /// `create`: the container's process waits in its namespaces until `start`.
+    pub fn create(&self, opts: &CreateOptions) -> Result<()> {
+        self.spawn(opts, Mode2::Create).map(|_| ())
+    }
+
+    /// `run`: create and start in one step. Attached, waits for the
+    /// container and returns its exit status (128 + signal when killed),
+    /// forwarding signals to it; `detach` returns as soon as it runs.
+    pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+        let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
+        let blocked = SignalSet::block(&sigs).map_err(sys("blocking signals"))?;
+        let spawned = match self.spawn(opts, Mode2::Run) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = blocked.restore();
+                return Err(e);
+            }
+        };
+        let (record, chan) = spawned;
+        let started = self.finish_start(&record, &chan);
+        if let Err(e) = started {
+            let _ = signal::kill(record.pid, libc::SIGKILL);
+            let _ = signal::wait_child(record.pid);
+            let _ = self.cleanup(&record);
+            let _ = blocked.restore();
+            return Err(e);
+        }
+        if detach {
+            let _ = blocked.restore();
+            return Ok(0);
+        }
+        let exit = loop {
+            let sig = blocked.wait().map_err(sys("waiting for signals"))?;
+            if sig == libc::SIGCHLD {
+                if let Some(exit) =
+                    signal::try_wait_child(record.pid).map_err(sys("waiting for the container"))?
+                {
+                    break exit;
+                }
+            } else {
+                let _ = signal::kill(record.pid, sig);
+            }
+        };
+        let _ = blocked.restore();
+        if !keep {
+            self.cleanup(&record)?;
+        }
+        Ok(exit.shell_code())
+    }
+
+    fn finish_start(&self, record: &Record, chan: &Channel) -> Result<()> {
+        chan.send(&ToChild::Start)
+            .map_err(sys("starting the container"))?;
+        match chan
+            .recv::<ToParent>()
+            .map_err(sys("starting the container"))?
+        {
+            None => {}
+            Some(ToParent::Failed(m)) => return Err(Error::Init(m)),
+            Some(m) => return Err(Error::Init(format!("unexpected message {m:?}"))),
+        }
+        let running = record.oci_state(ContainerState::Running);
+        crate::hooks::run_all(
+            "poststart",
+            record.hooks.as_ref().and_then(|h| h.poststart().as_ref()),
+            &running,
+        )
+    }
+
+    fn spawn(&self, opts: &CreateOptions, mode: Mode2) -> Result<(Record, Channel)> {
+        state::check_id(&opts.id)?;
+        fs::create_dir_all(&self.root).map_err(io_err("creating state root", &self.root))?;
+        let dir = state::dir(&self.root, &opts.id);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(opts.id.clone()))
+            }
+            Err(e) => return Err(io_err("creating", &dir)(e)),
+        }
+        let mut guard = CreateGuard {
+            dir: &dir,
+            cgroup: None,
+            pid: None,
+            armed: true,
+        };
+
+        let plan = plan::load(&opts.bundle)?;
+        let linux = plan.spec.linux().clone().unwrap_or_default();
+        let seccomp = linux
+            .seccomp()
+            .as_ref()
+            .map(berth_seccomp::compile)
+            .transpose()?;
+        let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
+        guard.cgroup = Some(cgroup.clone());
+        cgroup.create()?;
+        if let Some(r) = linux.resources() {
+            cgroup.set(r)?;
+        }
+
+        let mut join = Vec::new();
+        for (t, path) in &plan.namespaces.join {
+            let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| io_err("opening namespace", path)(e.into()))?;
+            join.push((*t, fd));
+        }
+        let gate = match mode {
+            Mode2::Run => StartGate::Channel,
+            Mode2::Create => StartGate::Socket(listen(&dir.join(START_SOCKET))?),
+        };
+        let (parent_chan, child_chan) =
+            channel::pair().map_err(sys("creating the init channel"))?;
+
+        // Namespaces that only affect children are entered here, before the fork.
+        let mut flags = plan.namespaces.clone_flags;
+        for (t, fd) in &join {
+            if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                setns(fd.as_fd(), *t)?;
+            }
+        }
+        join.retain(|(t, _)| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
+        if plan.namespaces.creates(LinuxNamespaceType::Time) {
+            // SAFETY: CLONE_NEWTIME only changes the time namespace of
+            // future children; it shares no memory or file table state.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+                .map_err(|e| sys("creating the time namespace")(e.into()))?;
+            if let Some(offsets) = &plan.time_offsets {
+                fs::write("/proc/self/timens_offsets", offsets)
+                    .map_err(io_err("writing", "/proc/self/timens_offsets"))?;
+            }
+            flags &= !(libc::CLONE_NEWTIME as u64);
+        }
+
+        let into = cgroup.clone_into_fd();
+        std::env::set_var("BERTH_CONTAINER_ID", &opts.id);
+        // SAFETY: berth-runtime is single-threaded (no thread is ever
+        // spawned before this point), so the child may run arbitrary code.
+        let forked = unsafe { berth_sys::clone::clone3(flags, into.as_ref().map(|f| f.as_fd())) }
+            .map_err(sys("creating the container process (clone3)"))?;
+        let (pid, in_cgroup) = match forked {
+            Forked::Child => {
+                drop(parent_chan);
+                std::mem::forget(guard);
+                crate::init::main(InitContext {
+                    plan: &plan,
+                    channel: child_chan,
+                    gate,
+                    join,
+                    seccomp: seccomp.as_ref(),
+                    no_pivot: opts.no_pivot,
+                    new_keyring: (!opts.no_new_keyring)
+                        .then(|| CString::new(opts.id.as_bytes()).ok())
+                        .flatten(),
+                    preserve_fds: opts.preserve_fds,
+                    last_cap: crate::caps::last_cap(),
+                })
+            }
+            Forked::Parent { pid, in_cgroup } => (pid, in_cgroup),
+        };
+        guard.pid = Some(pid);
+        drop(child_chan);
+        drop(gate);
+        if !in_cgroup {
+            cgroup.add_task(pid)?;
+        }
+        if let (Some(u), Some(g)) = (&plan.uid_map, &plan.gid_map) {
+            if plan.namespaces.creates(LinuxNamespaceType::User) {
+                write_id_maps(pid, u, g)?;
+            }
+        }
+        parent_chan
+            .send(&ToChild::Go)
+            .map_err(sys("talking to the container's init"))?;
+
+        let record = Record {
+            oci_version: plan.spec.version().clone(),
+            id: opts.id.clone(),
+            pid,
+            pid_start_time: state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+            bundle: plan.bundle.clone(),
+            rootfs: plan.rootfs.clone(),
+            created: state::now_rfc3339(),
+            owner: String::new(),
+            annotations: plan.spec.annotations().clone().unwrap_or_default(),
+            cgroup: cgroup.to_state(),
+            hooks: plan.spec.hooks().clone(),
+            started: matches!(mode, Mode2::Run),
+        };
+        loop {
+            match parent_chan
+                .recv::<ToParent>()
+                .map_err(sys("talking to the container's init"))?
+            {
+                Some(ToParent::Hooks) => {
+                    let st = record.oci_state(ContainerState::Creating);
+                    crate::hooks::run_all("prestart", plan.hooks.prestart().as_ref(), &st)?;
+                    crate::hooks::run_all(
+                        "createRuntime",
+                        plan.hooks.create_runtime().as_ref(),
+                        &st,
+                    )?;
+                    parent_chan
+                        .send(&ToChild::Continue)
+                        .map_err(sys("talking to the container's init"))?;
+                }
+                Some(ToParent::Ready) => break,
+                Some(ToParent::Failed(m)) => return Err(Error::Init(m)),
+                None => return Err(Error::Init(init_death(pid))),
+            }
+        }
+        record.save(&self.root)?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        guard.armed = false;
+        Ok((record, parent_chan))
+    }
+
+    /// `start`: lets a created container exec its process.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let mut record = Record::load(&self.root, id)?;
+        let status = record.status(&self.root);
+        if status != ContainerState::Created {
+            return Err(wrong_state(id, status, "start", "created"));
+        }
+        let sock = state::dir(&self.root, id).join(START_SOCKET);
+        let conn = connect(&sock)?;
+        let _ = fs::remove_file(&sock);
+        record.started = true;
+        record.save(&self.root)?;
+        // The init closes the connection by exec'ing (CLOEXEC), or sends
+        // the reason it could not.
+        let mut buf = vec![0u8; 4096];
+        let n = loop {
+            match rustix::net::recv(&conn, &mut buf, rustix::net::RecvFlags::empty()) {
+                Ok((n, _)) => break n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(sys("starting the container")(e.into())),
+            }
+        };
+        if n > 0 {
+            return Err(Error::Init(String::from_utf8_lossy(&buf[..n]).into_owned()));
+        }
+        let running = record.oci_state(ContainerState::Running);
+        crate::hooks::run_all(
+            "poststart",
+            record.hooks.as_ref().and_then(|h| h.poststart().as_ref()),
+            &running,
+        )
+    }
+
+    /// `state`: the runtime-spec state JSON, with runc's extra fields.
+    pub fn state(&self, id: &str) -> Result<serde_json::Value> {
+        let record = Record::load(&self.root, id)?;
+        let status = record.status(&self.root);
+        let mut v = record.oci_state(status);
+        v["pid"] = if status == ContainerState::Stopped {
+            0.into()
+        } else {
+            record.pid.into()
+        };
+        v["rootfs"] = record.rootfs.to_string_lossy().into_owned().into();
+        v["created"] = record.created.clone().into();
+        v["owner"] = record.owner.clone().into();
+        Ok(v)
+    }
+
+    /// `kill`: sends `sig` to the init, or with `all` to every process of
+    /// the container's cgroup.
+    pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<()> {
+        let record = Record::load(&self.root, id)?;
+        let status = record.status(&self.root);
+        if all {
+            let cg = Cgroup::from_state(&self.cgroup_root, &record.cgroup)?;
+            for pid in cg.pids()? {
+                let _ = signal::kill(pid, sig);
+            }
+            return Ok(());
+        }
+        if status == ContainerState::Stopped {
+            return Err(wrong_state(id, status, "kill", "created or running"));
+        }
+        let fd = own_pidfd(&record)?;
+        signal::pidfd_kill(&fd, sig).map_err(sys(format!("signalling container {id}")))
+    }
+
+    /// `delete`: removes a stopped (or created) container; `force` kills a
+    /// running one first.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let record = Record::load(&self.root, id)?;
+        let status = record.status(&self.root);
+        match status {
+            ContainerState::Stopped => {}
+            ContainerState::Created => self.kill_and_wait(&record)?,
+            _ if force => self.kill_and_wait(&record)?,
+            _ => {
+                return Err(wrong_state(
+                    id,
+                    status,
+                    "delete",
+                    "stopped (or use --force)",
+                ))
+            }
+        }
+        self.cleanup(&record)
+    }
+
+    fn kill_and_wait(&self, record: &Record) -> Result<()> {
+        if let Ok(fd) = own_pidfd(record) {
+            let _ = signal::pidfd_kill(&fd, libc::SIGKILL);
+            let _ = signal::pidfd_wait_exit(&fd, Some(Duration::from_secs(10)));
+        }
+        // Without a pid namespace, other processes outlive the init.
+        if let Ok(cg) = Cgroup::from_state(&self.cgroup_root, &record.cgroup) {
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = signal::kill(pid, libc::SIGKILL);
+            }
+        }
+        Ok(())
+    }
+
+    /// Tears a stopped container down: cgroup, poststop hooks, state. Keeps
+    /// going past failures and reports them together.
+    fn cleanup(&self, record: &Record) -> Result<()> {
+        let mut errs = TeardownErrors::default();
+        errs.push(
+            Cgroup::from_state(&self.cgroup_root, &record.cgroup)
+                .and_then(|cg| cg.destroy())
+                .map_err(Error::from),
+        );
+        let stopped = record.oci_state(ContainerState::Stopped);
+        if let Err(e) = crate::hooks::run_all(
+            "poststop",
+            record.hooks.as_ref().and_then(|h| h.poststop().as_ref()),
+            &stopped,
+        ) {
+            // Like runc: a failing poststop hook is reported, not fatal.
+            tracing::warn!(error = %e, id = %record.id, "poststop hook failed");
+        }
+        let dir = state::dir(&self.root, &record.id);
+        errs.push(fs::remove_dir_all(&dir).map_err(io_err("removing", &dir)));
+        errs.into_result()
+    }
+
+    /// `list`: every container under the root.
+    pub fn list(&self) -> Result<Vec<Summary>> {
+        let mut out = Vec::new();
+        for id in state::list(&self.root)? {
+            let Ok(r) = Record::load(&self.root, &id) else {
+                continue;
+            };
+            let status = r.status(&self.root);
+            out.push(Summary {
+                pid: if status == ContainerState::Stopped {
+                    0
+                } else {
+                    r.pid
+                },
+                status: status.to_string(),
+                id,
+                bundle: r.bundle,
+                created: r.created,
+                owner: r.owner,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn wrong_state(
+    id: &str,
+    status: ContainerState,
+    action: &'static str,
+    wanted: &'static str,
+) -> Error {
+    Error::WrongState {
+        id: id.to_string(),
+        state: status.to_string(),
+        action,
+        wanted,
+    }
+}
+
+/// A pidfd of the container's init, checked to still be that process.
+fn own_pidfd(record: &Record) -> Result<OwnedFd> {
+    let fd = signal::pidfd(record.pid).map_err(sys(format!("opening pid {}", record.pid)))?;
+    // Checked after opening: from here on the fd pins the process.
+    if !record.init_alive() {
+        return Err(wrong_state(
+            &record.id,
+            ContainerState::Stopped,
+            "kill",
+            "created or running",
+        ));
+    }
+    Ok(fd)
+}
+
+fn init_death(pid: i32) -> String {
+    match signal::wait_child(pid) {
+        Ok(Exit::Code(c)) => {
+            format!("the container's init exited with status {c} before it was ready")
+        }
+        Ok(Exit::Signal(s)) => {
+            format!("the container's init was killed by signal {s} before it was ready")
+        }
+        Err(e) => format!("the container's init went away before it was ready: {e}"),
+    }
+}
+
+fn setns(fd: std::os::fd::BorrowedFd<'_>, t: LinuxNamespaceType) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fd` is an open namespace file descriptor.
+    if unsafe { libc::setns(fd.as_raw_fd(), plan::ns_flag(t) as libc::c_int) } != 0 {
+        return Err(sys(format!("joining the {t} namespace"))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    let p = base.join("uid_map");
+    fs::write(&p, uid_map).map_err(io_err("writing", &p))?;
+    let p = base.join("gid_map");
+    fs::write(&p, gid_map).map_err(io_err("writing", &p))?;
+    Ok(())
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    fs::write(&tmp, pid.to_string()).map_err(io_err("writing", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("renaming", &tmp))
+}
+
+/// A unix socket address for `path`, through the parent directory's fd when
+/// the path is longer than `sun_path` allows. Returns the fd to keep open.
+fn sock_addr(path: &Path) -> Result<(rustix::net::SocketAddrUnix, Option<OwnedFd>)> {
+    let direct = rustix::net::SocketAddrUnix::new(path);
+    if let Ok(a) = direct {
+        return Ok((a, None));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let dirfd = rustix::fs::open(
+        parent,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err("opening", parent)(e.into()))?;
+    let short = berth_sys::path::fd_path(dirfd.as_fd()).join(path.file_name().unwrap_or_default());
+    let a = rustix::net::SocketAddrUnix::new(&short)
+        .map_err(|e| io_err("socket path", path)(e.into()))?;
+    Ok((a, Some(dirfd)))
+}
+
+fn listen(path: &Path) -> Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io_err("socket", path)(e.into()))?;
+    let (addr, _keep) = sock_addr(path)?;
+    rustix::net::bind(&fd, &addr).map_err(|e| io_err("binding", path)(e.into()))?;
+    rustix::net::listen(&fd, 1).map_err(|e| io_err("listening on", path)(e.into()))?;
+    Ok(fd)
+}
+
+fn connect(path: &Path) -> Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io_err("socket", path)(e.into()))?;
+    let (addr, _keep) = sock_addr(path)?;
+    rustix::net::connect(&fd, &addr).map_err(|e| io_err("connecting to", path)(e.into()))?;
+    Ok(fd)
+}

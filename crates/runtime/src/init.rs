@@ -1,0 +1,381 @@
+//! The container's init: the child of `clone3`, from namespace entry to
+//! `execve`. See the protocol drawn in [`crate::channel`].
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use berth_sys::procfs::ProcFs;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::channel::{Channel, ToChild, ToParent};
+use crate::error::{sys, Error, Result};
+use crate::plan::Plan;
+
+/// How the init learns that it may exec.
+pub enum StartGate {
+    /// `run`: a `Start` message on the channel.
+    Channel,
+    /// `create`: a connection on the listening `start.sock`.
+    Socket(OwnedFd),
+}
+
+/// Everything the init needs, prepared by the parent before the fork.
+pub struct InitContext<'a> {
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    pub gate: StartGate,
+    /// Namespaces to join, opened by the parent (user, ipc, uts, net,
+    /// cgroup, mnt; pid and time are joined by the parent itself).
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub seccomp: Option<&'a berth_seccomp::Program>,
+    pub no_pivot: bool,
+    pub new_keyring: Option<CString>,
+    pub preserve_fds: u32,
+    pub last_cap: u32,
+}
+
+/// Runs the init; never returns. Errors go to the parent as `Failed`.
+pub fn main(ctx: InitContext<'_>) -> ! {
+    let err = match run(&ctx) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = err.to_string();
+    match &ctx.gate {
+        StartGate::Socket(_) if ACCEPTED.with(|a| a.get()) >= 0 => {
+            let fd = ACCEPTED.with(|a| a.get());
+            // SAFETY: `fd` is the accepted connection, open and owned by
+            // this process until it exits just below.
+            let conn = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = rustix::net::send(conn, msg.as_bytes(), rustix::net::SendFlags::NOSIGNAL);
+        }
+        _ => {
+            let _ = ctx.channel.send(&ToParent::Failed(msg));
+        }
+    }
+    // SAFETY: _exit ends the process without running the parent's atexit
+    // handlers or flushing its duplicated stdio buffers.
+    unsafe { libc::_exit(127) }
+}
+
+thread_local! {
+    static ACCEPTED: std::cell::Cell<i32> = const { std::cell::Cell::new(-1) };
+}
+
+enum Never {}
+
+fn recv_expect(ch: &Channel, want: ToChild) -> Result<()> {
+    match ch
+        .recv::<ToChild>()
+        .map_err(sys("reading from the runtime"))?
+    {
+        Some(m) if m == want => Ok(()),
+        Some(m) => Err(Error::Init(format!("unexpected message {m:?}"))),
+        None => Err(Error::Init("the runtime went away".into())),
+    }
+}
+
+fn run(ctx: &InitContext<'_>) -> Result<Never> {
+    let plan = ctx.plan;
+    let ns = &plan.namespaces;
+
+    // A user namespace joined by path comes first: the others are joined
+    // with the privileges it gives.
+    for (t, fd) in &ctx.join {
+        if *t == LinuxNamespaceType::User {
+            setns(fd, *t)?;
+        }
+    }
+    recv_expect(&ctx.channel, ToChild::Go)?;
+    if ns.creates(LinuxNamespaceType::User) {
+        // Become root of the new namespace, if it maps a root.
+        // SAFETY: plain integer syscalls.
+        unsafe {
+            libc::setresgid(0, 0, 0);
+            libc::setresuid(0, 0, 0);
+        }
+    }
+    for (t, fd) in &ctx.join {
+        if *t != LinuxNamespaceType::User && *t != LinuxNamespaceType::Mount {
+            setns(fd, *t)?;
+        }
+    }
+    for (t, fd) in &ctx.join {
+        if *t == LinuxNamespaceType::Mount {
+            setns(fd, *t)?;
+        }
+    }
+    // An own session keyring, so containers do not share the host's keys.
+    if let Some(name) = &ctx.new_keyring {
+        // SAFETY: KEYCTL_JOIN_SESSION_KEYRING takes a NUL-terminated name.
+        unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                name.as_ptr(),
+            )
+        };
+    }
+
+    let root = if ns.has(LinuxNamespaceType::Mount) {
+        Some(crate::rootfs::prepare(plan)?)
+    } else {
+        None
+    };
+    if let Some(h) = &plan.hostname {
+        rustix::system::sethostname(h.as_bytes()).map_err(|e| sys("sethostname")(e.into()))?;
+    }
+    if let Some(d) = &plan.domainname {
+        rustix::system::setdomainname(d.as_bytes()).map_err(|e| sys("setdomainname")(e.into()))?;
+    }
+    let procfs = ProcFs::open().map_err(sys("opening a private procfs"))?;
+    for (key, value) in &plan.sysctls {
+        procfs
+            .write(key, value.as_bytes())
+            .map_err(sys(format!("writing sysctl {}", key.display())))?;
+    }
+    if let Some(adj) = plan.process.oom_score_adj {
+        procfs
+            .write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
+            .map_err(sys("writing oom_score_adj"))?;
+    }
+
+    let hooks = &plan.hooks;
+    if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
+        || hooks
+            .create_runtime()
+            .as_ref()
+            .is_some_and(|h| !h.is_empty())
+    {
+        ctx.channel
+            .send(&ToParent::Hooks)
+            .map_err(sys("writing to the runtime"))?;
+        recv_expect(&ctx.channel, ToChild::Continue)?;
+    }
+    if hooks
+        .create_container()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+    {
+        crate::hooks::run_all(
+            "createContainer",
+            hooks.create_container().as_ref(),
+            &creating_state(plan),
+        )?;
+    }
+
+    if let Some(root) = &root {
+        crate::rootfs::finish(plan, root.0.as_fd(), root.1.as_fd())?;
+        crate::rootfs::pivot(plan, root.0.as_fd(), ctx.no_pivot)?;
+    }
+
+    let p = &plan.process;
+    for &(res, soft, hard) in &p.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: `lim` is a valid rlimit for the call.
+        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
+            return Err(sys(format!("setrlimit({res}, {soft}, {hard})"))(
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+
+    if !p.no_new_privileges {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load
+        // it while the process still has it.
+        if let Some(prog) = ctx.seccomp {
+            load_seccomp(prog)?;
+        }
+    }
+    set_identity(plan, ctx.last_cap)?;
+    if p.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).map_err(|e| sys("prctl(NO_NEW_PRIVS)")(e.into()))?;
+    }
+    rustix::process::chdir(&p.cwd)
+        .map_err(|e| sys(format!("chdir to {}", p.cwd.display()))(e.into()))?;
+    let program = find_program(plan)?;
+    // SAFETY: umask only swaps the process's file mode mask.
+    unsafe { libc::umask(p.umask.unwrap_or(0o022) as libc::mode_t) };
+
+    // Nothing of the runtime's may reach the container's process: every fd
+    // above stdio and the preserved ones closes on exec (CVE-2024-21626).
+    close_on_exec_from(3 + ctx.preserve_fds)?;
+    berth_sys::signal::reset_dispositions();
+    unblock_all_signals();
+
+    ctx.channel
+        .send(&ToParent::Ready)
+        .map_err(sys("writing to the runtime"))?;
+    match &ctx.gate {
+        StartGate::Channel => recv_expect(&ctx.channel, ToChild::Start)?,
+        StartGate::Socket(listener) => {
+            let conn = loop {
+                match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
+                    Ok(c) => break c,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(sys("waiting for start")(e.into())),
+                }
+            };
+            ACCEPTED.with(|a| a.set(conn.as_raw_fd()));
+            std::mem::forget(conn);
+        }
+    }
+    if hooks
+        .start_container()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+    {
+        let mut state = creating_state(plan);
+        state["status"] = "running".into();
+        crate::hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
+    }
+    if p.no_new_privileges {
+        if let Some(prog) = ctx.seccomp {
+            load_seccomp(prog)?;
+        }
+    }
+    exec(&program, &p.args, &p.env)
+}
+
+fn load_seccomp(prog: &berth_seccomp::Program) -> Result<()> {
+    let notify = prog
+        .load()
+        .map_err(|e| Error::Init(format!("loading the seccomp filter: {e}")))?;
+    if let (Some(fd), Some(path)) = (notify, prog.listener_path()) {
+        let state = serde_json::json!({ "ociVersion": "1.2.0", "fds": ["seccompFd"], "pid": std::process::id() });
+        let state = serde_json::to_vec(&state).unwrap_or_default();
+        berth_seccomp::send_listener_fd(path, &state, fd.as_fd())
+            .map_err(|e| Error::Init(format!("sending the seccomp notify fd: {e}")))?;
+    }
+    Ok(())
+}
+
+fn creating_state(plan: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": plan.spec.version(),
+        "id": std::env::var("BERTH_CONTAINER_ID").unwrap_or_default(),
+        "status": "creating",
+        "pid": std::process::id(),
+        "bundle": plan.bundle,
+    })
+}
+
+fn setns(fd: &OwnedFd, t: LinuxNamespaceType) -> Result<()> {
+    let flag = crate::plan::ns_flag(t) as libc::c_int;
+    // SAFETY: `fd` is an open namespace file descriptor.
+    if unsafe { libc::setns(fd.as_raw_fd(), flag) } != 0 {
+        return Err(sys(format!("joining the {t} namespace"))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Groups, gid, uid and capabilities, in the only order that works: the
+/// bounding set needs CAP_SETPCAP (before the uid changes), and the other
+/// sets survive the uid change only through PR_SET_KEEPCAPS.
+fn set_identity(plan: &Plan, last_cap: u32) -> Result<()> {
+    let p = &plan.process;
+    if let Some(c) = &p.caps {
+        crate::caps::drop_bounding(c.bounding, last_cap)
+            .map_err(sys("dropping bounding capabilities"))?;
+    }
+    rustix::thread::set_keep_capabilities(true).map_err(|e| sys("prctl(KEEPCAPS)")(e.into()))?;
+    let groups: Vec<libc::gid_t> = p.additional_gids.clone();
+    // setgroups is refused in a user namespace with setgroups=deny: only an
+    // error when groups were asked for.
+    // SAFETY: `groups` is a valid array of `groups.len()` gids.
+    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 && !groups.is_empty() {
+        return Err(sys("setgroups")(std::io::Error::last_os_error()));
+    }
+    // SAFETY: plain integer syscalls.
+    if unsafe { libc::setresgid(p.gid, p.gid, p.gid) } != 0 {
+        return Err(sys(format!("setresgid({})", p.gid))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: plain integer syscall.
+    if unsafe { libc::setresuid(p.uid, p.uid, p.uid) } != 0 {
+        return Err(sys(format!("setresuid({})", p.uid))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    rustix::thread::set_keep_capabilities(false).map_err(|e| sys("prctl(KEEPCAPS)")(e.into()))?;
+    if let Some(c) = &p.caps {
+        crate::caps::apply(c).map_err(sys("setting capabilities"))?;
+    }
+    Ok(())
+}
+
+/// Finds `args[0]` like execvp, in the container's `PATH`.
+fn find_program(plan: &Plan) -> Result<CString> {
+    let arg0 = plan.process.args[0].to_bytes();
+    if arg0.contains(&b'/') {
+        return Ok(plan.process.args[0].clone());
+    }
+    let path = plan
+        .process
+        .path_var
+        .as_deref()
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = PathBuf::from(dir).join(std::ffi::OsStr::from_bytes(arg0));
+        if rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok()
+            && std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
+        {
+            return CString::new(candidate.as_os_str().as_bytes())
+                .map_err(|_| Error::Init("NUL in program path".into()));
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {:?}: executable file not found in $PATH",
+        String::from_utf8_lossy(arg0)
+    )))
+}
+
+fn close_on_exec_from(first: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        return Err(sys("close_range")(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn unblock_all_signals() {
+    // SAFETY: an empty, initialised sigset; SIG_SETMASK with it cannot fail.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+fn exec(program: &CStr, args: &[CString], env: &[CString]) -> Result<Never> {
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: `program`, `argv` and `envp` are NUL-terminated strings and
+    // null-terminated arrays that outlive the call; execve only returns on
+    // failure.
+    unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Err(Error::Init(format!(
+        "exec {:?}: {}",
+        program.to_string_lossy(),
+        std::io::Error::last_os_error()
+    )))
+}

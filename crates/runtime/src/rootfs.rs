@@ -1,0 +1,473 @@
+//! The container's root filesystem, set up by its init inside the new mount
+//! namespace. Every destination is resolved inside the root by file
+//! descriptor ([`berth_sys::path`]), and mounts are made onto those fds, so
+//! no symlink in the image can move a mount onto a host path
+//! (CVE-2021-30465, CVE-2025-31133, CVE-2025-52565).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use berth_sys::mount::{self, MsFlags};
+use berth_sys::path::{ensure_in_root, fd_path, open_in_root, Kind};
+use oci_spec::runtime::LinuxNamespaceType;
+use rustix::fs::{FileType, Mode, OFlags};
+
+use crate::error::{sys, Error, Result};
+use crate::plan::{DevicePlan, MountKind, MountPlan, Plan};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+fn what(action: &str, dest: &Path) -> String {
+    format!("{action} {}", dest.display())
+}
+
+/// Binds the rootfs onto itself (so it is a mount point `pivot_root` can
+/// use), applies the root propagation, and performs the spec's mounts and
+/// devices. Returns the root's fd and the host's `/dev/null` (opened in this
+/// mount namespace, so it can be a bind source for masking).
+pub fn prepare(plan: &Plan) -> Result<(OwnedFd, OwnedFd)> {
+    let devnull = open_devnull()?;
+    mount::set_propagation(
+        Path::new("/"),
+        plan.root_propagation & !libc::MS_SHARED | shared_fix(plan),
+    )
+    .map_err(sys("setting root propagation"))?;
+    mount::mount(
+        Some(plan.rootfs.as_os_str().as_encoded_bytes()),
+        &plan.rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(sys(what("bind-mounting rootfs", &plan.rootfs)))?;
+    let root = rustix::fs::open(
+        &plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| sys(what("opening rootfs", &plan.rootfs))(e.into()))?;
+
+    let userns = plan.namespaces.has(LinuxNamespaceType::User);
+    let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
+    for m in &plan.mounts {
+        mount_one(root.as_fd(), m, userns, cgroupns)?;
+    }
+    let dev_is_bind = plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }));
+    if !dev_is_bind {
+        for d in &plan.devices {
+            create_device(root.as_fd(), d, userns)?;
+        }
+        dev_symlinks(root.as_fd(), plan)?;
+    }
+    Ok((root, devnull))
+}
+
+/// The host's /dev/null, checked to be the real character device 1:3 so a
+/// planted file cannot stand in for it when paths are masked.
+fn open_devnull() -> Result<OwnedFd> {
+    let fd = rustix::fs::open("/dev/null", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| sys("opening /dev/null")(e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| sys("stat /dev/null")(e.into()))?;
+    let is_chr =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    if !is_chr || rustix::fs::major(st.st_rdev) != 1 || rustix::fs::minor(st.st_rdev) != 3 {
+        return Err(Error::Init("/dev/null is not the null device".into()));
+    }
+    Ok(fd)
+}
+
+/// A shared root propagation would make pivot_root fail; it is applied to
+/// the rootfs mount only, after the pivot (see [`pivot`]).
+fn shared_fix(plan: &Plan) -> MsFlags {
+    if plan.root_propagation & libc::MS_SHARED != 0 {
+        libc::MS_PRIVATE | (plan.root_propagation & libc::MS_REC)
+    } else {
+        0
+    }
+}
+
+fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, userns: bool, cgroupns: bool) -> Result<()> {
+    let dest = &m.destination;
+    match &m.kind {
+        MountKind::Bind { source } => {
+            let meta = std::fs::metadata(source).map_err(|e| Error::Io {
+                what: "bind mount source",
+                path: source.clone(),
+                source: e,
+            })?;
+            let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+            let target = ensure_in_root(root, dest, kind)
+                .map_err(sys(what("creating mount point", dest)))?;
+            mount::bind_at(source, target.as_fd(), m.options.recursive).map_err(sys(format!(
+                "bind-mounting {} on {}",
+                source.display(),
+                dest.display()
+            )))?;
+        }
+        MountKind::Fs { fstype, source } => {
+            let target = ensure_in_root(root, dest, Kind::Dir)
+                .map_err(sys(what("creating mount point", dest)))?;
+            let data = (!m.options.data.is_empty()).then_some(m.options.data.as_str());
+            let flags = m.options.flags & !libc::MS_REMOUNT;
+            match mount::mount_fs_at(source, target.as_fd(), fstype, flags, data) {
+                Ok(()) => {}
+                // sysfs (and mqueue) cannot be mounted in a user namespace
+                // that does not own the network namespace: bind the host's.
+                Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) && fstype == "sysfs" => {
+                    mount::bind_at(Path::new("/sys"), target.as_fd(), true)
+                        .map_err(sys(what("bind-mounting /sys on", dest)))?;
+                }
+                Err(e) => return Err(sys(format!("mounting {fstype} on {}", dest.display()))(e)),
+            }
+            if fstype == "proc" {
+                check_fs_type(root, dest, 0x9fa0)?;
+            }
+        }
+        MountKind::Cgroup => return mount_cgroup(root, m, cgroupns),
+    }
+    finish_mount(root, m)
+}
+
+/// Flags a bind mount could not take at mount time, propagation, and
+/// recursive attributes: all applied to the new mount, re-resolved.
+fn finish_mount(root: BorrowedFd<'_>, m: &MountPlan) -> Result<()> {
+    let dest = &m.destination;
+    let is_bind = matches!(m.kind, MountKind::Bind { .. });
+    let remount = m.options.flags & !(libc::MS_REC | libc::MS_REMOUNT | libc::MS_BIND);
+    if (is_bind && remount != 0)
+        || m.options.propagation != 0
+        || m.options.attr_set | m.options.attr_clr != 0
+    {
+        let target =
+            open_in_root(root, dest, OFlags::PATH).map_err(sys(what("reopening", dest)))?;
+        if is_bind && remount != 0 {
+            mount::remount_bind_at(target.as_fd(), remount)
+                .map_err(sys(what("remounting", dest)))?;
+        }
+        if m.options.propagation != 0 {
+            mount::set_propagation_at(target.as_fd(), m.options.propagation)
+                .map_err(sys(what("setting propagation of", dest)))?;
+        }
+        if m.options.attr_set | m.options.attr_clr != 0 {
+            mount_setattr(target.as_fd(), m.options.attr_set, m.options.attr_clr)
+                .map_err(sys(what("setting recursive attributes of", dest)))?;
+        }
+    }
+    Ok(())
+}
+
+fn mount_setattr(fd: BorrowedFd<'_>, set: u64, clr: u64) -> std::io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    // SAFETY: `attr` is a valid mount_attr of the size passed, the empty
+    // path is a NUL-terminated literal, and `fd` is an open descriptor.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn check_fs_type(root: BorrowedFd<'_>, dest: &Path, magic: i64) -> Result<()> {
+    let fd = open_in_root(root, dest, OFlags::PATH).map_err(sys(what("reopening", dest)))?;
+    let st = rustix::fs::fstatfs(&fd).map_err(|e| sys(what("statfs", dest))(e.into()))?;
+    if st.f_type != magic {
+        return Err(Error::Init(format!(
+            "{} is not the filesystem just mounted there",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+/// One line of /proc/self/mountinfo: (mount point, fs type, super options).
+fn cgroup_mounts() -> Result<Vec<(PathBuf, String, String)>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io {
+        what: "reading",
+        path: "/proc/self/mountinfo".into(),
+        source: e,
+    })?;
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let superopts = post.nth(1).unwrap_or("");
+        if (fstype == "cgroup" || fstype == "cgroup2") && mountpoint.starts_with("/sys/fs/cgroup") {
+            out.push((
+                PathBuf::from(mountpoint),
+                fstype.to_string(),
+                superopts.to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// This process's cgroup path in the hierarchy with `superopts`.
+fn own_cgroup(own: &str, fstype: &str, superopts: &str) -> Option<String> {
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if fstype == "cgroup2" {
+            ctrls.is_empty()
+        } else {
+            !ctrls.is_empty()
+                && ctrls
+                    .split(',')
+                    .all(|c| superopts.split(',').any(|o| o == c))
+        };
+        if matches {
+            return Some(path.to_string());
+        }
+    }
+    None
+}
+
+/// A `cgroup` mount: with a cgroup namespace, a fresh mount of each
+/// hierarchy (rooted at the container's cgroup by the namespace); without
+/// one, binds of the container's own cgroup directories.
+fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool) -> Result<()> {
+    let dest = &m.destination;
+    let flags =
+        m.options.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME);
+    let ro = m.options.flags & libc::MS_RDONLY;
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let hierarchies = cgroup_mounts()?;
+    let host_is_v2 = rustix::fs::statfs("/sys/fs/cgroup")
+        .map(|s| s.f_type == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let target =
+        ensure_in_root(root, dest, Kind::Dir).map_err(sys(what("creating mount point", dest)))?;
+    let one =
+        |target: BorrowedFd<'_>, mountpoint: &Path, fstype: &str, superopts: &str| -> Result<()> {
+            if cgroupns {
+                let data = if fstype == "cgroup2" {
+                    None
+                } else {
+                    Some(controllers_of(superopts))
+                };
+                mount::mount_fs_at(fstype, target, fstype, flags | ro, data.as_deref())
+                    .map_err(sys(format!("mounting {fstype} on {}", dest.display())))
+            } else {
+                let rel = own_cgroup(&own, fstype, superopts).unwrap_or_else(|| "/".into());
+                let src = mountpoint.join(rel.trim_start_matches('/'));
+                mount::bind_at(&src, target, false)
+                    .map_err(sys(format!("bind-mounting {}", src.display())))?;
+                let again = rustix::fs::openat(target, ".", OFlags::PATH, Mode::empty());
+                let _ = again;
+                Ok(())
+            }
+        };
+    if host_is_v2 {
+        let (mp, fstype, so) = hierarchies
+            .iter()
+            .find(|(mp, _, _)| mp == Path::new("/sys/fs/cgroup"))
+            .cloned()
+            .unwrap_or_else(|| ("/sys/fs/cgroup".into(), "cgroup2".into(), String::new()));
+        one(target.as_fd(), &mp, &fstype, &so)?;
+        if !cgroupns && ro != 0 {
+            let t = open_in_root(root, dest, OFlags::PATH).map_err(sys(what("reopening", dest)))?;
+            mount::remount_bind_at(t.as_fd(), ro | flags).map_err(sys(what("remounting", dest)))?;
+        }
+        return Ok(());
+    }
+    // cgroup v1 or hybrid: a tmpfs holding one directory per hierarchy.
+    mount::mount_fs_at("tmpfs", target.as_fd(), "tmpfs", flags, Some("mode=755"))
+        .map_err(sys(what("mounting tmpfs for cgroups on", dest)))?;
+    for (mp, fstype, so) in &hierarchies {
+        let Ok(name) = mp.strip_prefix("/sys/fs/cgroup") else {
+            continue;
+        };
+        if name.as_os_str().is_empty() {
+            continue;
+        }
+        let sub = dest.join(name);
+        let t = ensure_in_root(root, &sub, Kind::Dir).map_err(sys(what("creating", &sub)))?;
+        one(t.as_fd(), mp, fstype, so)?;
+        if !cgroupns {
+            let t = open_in_root(root, &sub, OFlags::PATH).map_err(sys(what("reopening", &sub)))?;
+            mount::remount_bind_at(t.as_fd(), ro | flags).map_err(sys(what("remounting", &sub)))?;
+        }
+    }
+    if ro != 0 {
+        let t = open_in_root(root, dest, OFlags::PATH).map_err(sys(what("reopening", dest)))?;
+        mount::mount(
+            None,
+            &fd_path(t.as_fd()),
+            None,
+            libc::MS_REMOUNT | ro | flags,
+            Some("mode=755"),
+        )
+        .map_err(sys(what("remounting", dest)))?;
+    }
+    Ok(())
+}
+
+/// The `-o` options of a v1 hierarchy: its controllers and `name=`.
+fn controllers_of(superopts: &str) -> String {
+    superopts
+        .split(',')
+        .filter(|o| {
+            !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children"
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn create_device(root: BorrowedFd<'_>, d: &DevicePlan, userns: bool) -> Result<()> {
+    let parent = d.path.parent().unwrap_or(Path::new("/dev"));
+    let name = d
+        .path
+        .file_name()
+        .ok_or_else(|| Error::Init(format!("bad device path {}", d.path.display())))?;
+    let dir = ensure_in_root(root, parent, Kind::Dir).map_err(sys(what("creating", parent)))?;
+    let dev = rustix::fs::makedev(d.major as u32, d.minor as u32);
+    if !userns {
+        let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+        let ftype = FileType::from_raw_mode(d.mode);
+        let mode = Mode::from_raw_mode(d.mode & 0o7777);
+        match rustix::fs::mknodat(&dir, name, ftype, mode, dev) {
+            Ok(()) => {}
+            Err(e) => return Err(sys(what("creating device", &d.path))(e.into())),
+        }
+        rustix::fs::chownat(
+            &dir,
+            name,
+            Some(rustix::fs::Uid::from_raw(d.uid)),
+            Some(rustix::fs::Gid::from_raw(d.gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| sys(what("chown of device", &d.path))(e.into()))?;
+        // mknod is subject to the umask: set the mode exactly.
+        let f = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())
+            .map_err(|e| sys(what("opening device", &d.path))(e.into()))?;
+        rustix::fs::chmod(fd_path(f.as_fd()), mode)
+            .map_err(|e| sys(what("chmod of device", &d.path))(e.into()))?;
+        return Ok(());
+    }
+    // In a user namespace mknod is refused: bind the host's device node.
+    let target =
+        ensure_in_root(root, &d.path, Kind::File).map_err(sys(what("creating", &d.path)))?;
+    mount::bind_at(&d.path, target.as_fd(), false)
+        .map_err(sys(what("bind-mounting device", &d.path)))
+}
+
+fn dev_symlinks(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
+    let dev = ensure_in_root(root, Path::new("/dev"), Kind::Dir).map_err(sys("creating /dev"))?;
+    let mut links = vec![
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("core", "/proc/kcore"));
+    }
+    if plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev/pts"))
+    {
+        let _ = rustix::fs::unlinkat(&dev, "ptmx", rustix::fs::AtFlags::empty());
+        links.push(("ptmx", "pts/ptmx"));
+    }
+    for (name, target) in links {
+        match rustix::fs::symlinkat(target, &dev, name) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(sys(format!("creating /dev/{name}"))(e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// Masked and read-only paths, then the read-only root: the last changes
+/// before `pivot_root`, after the createContainer hooks.
+pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Result<()> {
+    for p in &plan.masked_paths {
+        let target = match open_in_root(root, p, OFlags::PATH) {
+            Ok(t) => t,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(sys(what("opening masked path", p))(e)),
+        };
+        let st = rustix::fs::fstat(&target).map_err(|e| sys(what("stat", p))(e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            mount::mount_fs_at("tmpfs", target.as_fd(), "tmpfs", libc::MS_RDONLY, None)
+                .map_err(sys(what("masking", p)))?;
+        } else {
+            mount::bind_at(&fd_path(devnull), target.as_fd(), false)
+                .map_err(sys(what("masking", p)))?;
+        }
+    }
+    for p in &plan.readonly_paths {
+        let target = match open_in_root(root, p, OFlags::PATH) {
+            Ok(t) => t,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(sys(what("opening read-only path", p))(e)),
+        };
+        mount::bind_at(&fd_path(target.as_fd()), target.as_fd(), true)
+            .map_err(sys(what("binding", p)))?;
+        let again = open_in_root(root, p, OFlags::PATH).map_err(sys(what("reopening", p)))?;
+        mount::remount_bind_at(again.as_fd(), libc::MS_RDONLY | libc::MS_REC)
+            .map_err(sys(what("making read-only", p)))?;
+    }
+    if plan.readonly_root {
+        mount::remount_bind_at(root, libc::MS_RDONLY).map_err(sys("making the root read-only"))?;
+    }
+    Ok(())
+}
+
+/// Makes the prepared root the process's root.
+pub fn pivot(plan: &Plan, root: BorrowedFd<'_>, no_pivot: bool) -> Result<()> {
+    let fs = rustix::fs::fstatfs(root).map_err(|e| sys("statfs of rootfs")(e.into()))?;
+    let on_ramfs = matches!(fs.f_type as i64, RAMFS_MAGIC)
+        || (fs.f_type as i64 == TMPFS_MAGIC && is_initramfs());
+    if no_pivot || on_ramfs {
+        mount::move_root(root).map_err(sys("moving the root (no pivot_root)"))?;
+    } else {
+        mount::pivot_root(root).map_err(sys("pivot_root"))?;
+    }
+    if plan.root_propagation & libc::MS_SHARED != 0 {
+        mount::set_propagation(Path::new("/"), plan.root_propagation)
+            .map_err(sys("sharing the root"))?;
+    }
+    Ok(())
+}
+
+/// The host's root is the initial rootfs (ramfs/tmpfs), where pivot_root
+/// is refused: detected by `/` being mount id 1's filesystem type rootfs.
+fn is_initramfs() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|s| s.lines().next().is_some_and(|l| l.contains(" - rootfs ")))
+        .unwrap_or(false)
+}
