@@ -566,6 +566,19 @@ mod tests {
     }
 
     #[test]
+    fn architectures_unknown_to_libseccomp_name_the_field() {
+        // Loongarch64 needs libseccomp >= 2.6; either it works or the error says where.
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86","SCMP_ARCH_LOONGARCH64"]}"#;
+        if let Err(err) = compile(&spec(json)) {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("linux.seccomp.architectures[1]: libseccomp rejected architecture Loongarch64: "),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
     fn rules_equal_to_the_default_are_skipped() {
         let plan = plan_of(
             r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[

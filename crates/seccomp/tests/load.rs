@@ -43,6 +43,9 @@ fn child_entry() {
 
 fn child(mode: &str, arg: &str) -> i32 {
     let program = compile(&child_profile(mode, arg)).expect("child profile compiles");
+    if mode == "no-nnp" {
+        return load_without_privilege(&program);
+    }
     prepare_child();
     let notify_fd = program.load().expect("loading the filter");
     match mode {
@@ -120,6 +123,30 @@ fn prepare_child() {
     // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     assert_eq!(rc, 0, "prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+/// Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses the
+/// filter. Exit code: 0 if `load` failed with EACCES and said what to do.
+fn load_without_privilege(program: &Program) -> i32 {
+    // SAFETY: geteuid and setuid take integers only; as root, become nobody
+    // (which drops CAP_SYS_ADMIN); otherwise we lack it already.
+    if unsafe { libc::geteuid() } == 0 && unsafe { libc::setuid(65534) } != 0 {
+        return 120;
+    }
+    match program.load() {
+        Ok(_) => 121,
+        Err(err) => {
+            let msg = err.to_string();
+            let want = "loading the seccomp filter (flags 0x0) failed: Permission denied (os error 13); \
+                        Hint: set process.noNewPrivileges, or load the filter while the process still has CAP_SYS_ADMIN";
+            if msg == want {
+                0
+            } else {
+                eprintln!("unexpected error: {msg}");
+                122
+            }
+        }
+    }
 }
 
 fn errno() -> i32 {
@@ -293,6 +320,14 @@ fn argument_filters_and_or_and_mask() {
 
 fn assert_killed_by_sigsys(status: ExitStatus, output: &Output) {
     assert_eq!(status.signal(), Some(libc::SIGSYS), "{}", describe(output));
+}
+
+#[test]
+fn load_without_no_new_privs_or_cap_sys_admin_fails_with_a_hint() {
+    if !seccomp_available() {
+        return;
+    }
+    assert_exit_code(&run_child("no-nnp", ""), 0);
 }
 
 #[test]
