@@ -57,6 +57,16 @@ fn child(mode: &str, arg: &str) -> i32 {
             90
         }
         "log" => log_checks(),
+        "trace" => {
+            // With no tracer attached, SECCOMP_RET_TRACE fails the syscall with ENOSYS.
+            // SAFETY: getppid has no preconditions.
+            let rc = unsafe { libc::syscall(libc::SYS_getppid) };
+            if rc == -1 && errno() == libc::ENOSYS {
+                0
+            } else {
+                130
+            }
+        }
         "notify" => notify_child(&program, arg, notify_fd),
         _ => 99,
     }
@@ -95,6 +105,9 @@ fn child_profile(mode: &str, arg: &str) -> LinuxSeccomp {
             .to_owned(),
         "trap" => r#"{"defaultAction":"SCMP_ACT_ALLOW",
             "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_TRAP"}]}"#
+            .to_owned(),
+        "trace" => r#"{"defaultAction":"SCMP_ACT_ALLOW",
+            "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_TRACE","errnoRet":7}]}"#
             .to_owned(),
         "log" => r#"{"defaultAction":"SCMP_ACT_ALLOW",
             "flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC"],
@@ -346,6 +359,14 @@ fn trap_action_raises_sigsys() {
     }
     let output = run_child("trap", "");
     assert_killed_by_sigsys(output.status, &output);
+}
+
+#[test]
+fn trace_action_without_a_tracer_fails_with_enosys() {
+    if !seccomp_available() {
+        return;
+    }
+    assert_exit_code(&run_child("trace", ""), 0);
 }
 
 #[test]
