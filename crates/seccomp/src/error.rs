@@ -108,3 +108,13 @@ fn load_hint(err: &io::Error) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_and_program_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<super::Error>();
+        assert_send_sync::<crate::Program>();
+    }
+}
