@@ -49,7 +49,7 @@ fn child(mode: &str, arg: &str) -> i32 {
     prepare_child();
     let notify_fd = program.load().expect("loading the filter");
     match mode {
-        "errno" | "errno-custom" | "default-errno" => mkdir_errno(arg),
+        "errno" | "errno-custom" | "default-errno" | "errno-multiarch" => mkdir_errno(arg),
         "args" => args_checks(),
         "kill-process" | "trap" => {
             // SAFETY: getppid has no preconditions; the filter kills us here.
@@ -76,6 +76,11 @@ fn child_profile(mode: &str, arg: &str) -> LinuxSeccomp {
     let json = match mode {
         "errno" => r#"{"defaultAction":"SCMP_ACT_ALLOW",
             "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#
+            .to_owned(),
+        // Foreign architectures, a syscall only some of them have and one nobody has.
+        "errno-multiarch" => r#"{"defaultAction":"SCMP_ACT_ALLOW",
+            "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32","SCMP_ARCH_AARCH64"],
+            "syscalls":[{"names":["socketcall","no_such_syscall_xyz","mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#
             .to_owned(),
         "errno-custom" => format!(
             r#"{{"defaultAction":"SCMP_ACT_ALLOW",
@@ -316,6 +321,11 @@ fn errno_action_defaults_to_eperm() {
 #[test]
 fn errno_action_returns_errno_ret() {
     mkdir_test("errno-custom", libc::EXDEV);
+}
+
+#[test]
+fn several_architectures_and_unknown_syscalls_still_filter() {
+    mkdir_test("errno-multiarch", libc::EPERM);
 }
 
 #[test]
