@@ -101,6 +101,17 @@ impl Cgroup {
         }
         Ok(())
     }
+    /// Moves the calling (single-threaded) process into every v1 hierarchy
+    /// by writing "0" to `tasks`: the kernel skips its global threadgroup
+    /// lock for a thread moving itself, which a write of another pid to
+    /// `cgroup.procs` takes (an RCU grace period, ~20 ms).
+    pub fn join_self(&self) -> Result<(), Error> {
+        for d in &self.dirs {
+            let p = d.join("tasks");
+            std::fs::write(&p, "0").map_err(|source| Error::Io { path: p, source })?;
+        }
+        Ok(())
+    }
     pub fn clone_into_fd(&self) -> Option<OwnedFd> {
         None
     }

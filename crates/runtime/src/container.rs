@@ -218,7 +218,9 @@ impl Runtime {
             channel::pair().map_err(sys("creating the init channel"))?;
 
         // Namespaces that only affect children are entered here, before the fork.
-        let mut flags = plan.namespaces.clone_flags;
+        // The cgroup namespace is unshared by the init once it is in its
+        // cgroup, so that the cgroup becomes the namespace's root.
+        let mut flags = plan.namespaces.clone_flags & !(libc::CLONE_NEWCGROUP as u64);
         for (t, fd) in &join {
             if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
                 setns(fd.as_fd(), *t)?;
@@ -238,6 +240,9 @@ impl Runtime {
         }
 
         let into = cgroup.clone_into_fd();
+        // A process in a new user namespace has no rights on the host's
+        // cgroupfs: the parent moves it. Otherwise it moves itself, fast.
+        let self_migrates = !plan.namespaces.has(LinuxNamespaceType::User);
         std::env::set_var("BERTH_CONTAINER_ID", &opts.id);
         // SAFETY: berth-runtime is single-threaded (no thread is ever
         // spawned before this point), so the child may run arbitrary code.
@@ -249,6 +254,7 @@ impl Runtime {
                 std::mem::forget(guard);
                 crate::init::main(InitContext {
                     plan: &plan,
+                    cgroup: self_migrates.then_some(&cgroup),
                     channel: child_chan,
                     gate,
                     join,
@@ -266,7 +272,7 @@ impl Runtime {
         guard.pid = Some(pid);
         drop(child_chan);
         drop(gate);
-        if !in_cgroup {
+        if !in_cgroup && !self_migrates {
             cgroup.add_task(pid)?;
         }
         if let (Some(u), Some(g)) = (&plan.uid_map, &plan.gid_map) {

@@ -24,6 +24,8 @@ pub enum StartGate {
 /// Everything the init needs, prepared by the parent before the fork.
 pub struct InitContext<'a> {
     pub plan: &'a Plan,
+    /// Set when the init moves itself into its cgroup.
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
     pub channel: Channel,
     pub gate: StartGate,
     /// Namespaces to join, opened by the parent (user, ipc, uts, net,
@@ -81,6 +83,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     let plan = ctx.plan;
     let ns = &plan.namespaces;
 
+    if let Some(cg) = ctx.cgroup {
+        cg.join_self()?;
+    }
     // A user namespace joined by path comes first: the others are joined
     // with the privileges it gives.
     for (t, fd) in &ctx.join {
@@ -89,6 +94,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         }
     }
     recv_expect(&ctx.channel, ToChild::Go)?;
+    if ns.creates(LinuxNamespaceType::Cgroup) {
+        // Now in its cgroup: that cgroup becomes the namespace's root.
+        // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
+        // single-threaded process; no memory or fd table is unshared.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+            .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
+    }
     if ns.creates(LinuxNamespaceType::User) {
         // Become root of the new namespace, if it maps a root.
         // SAFETY: plain integer syscalls.
