@@ -15,6 +15,13 @@ mod fsio;
 mod mounts;
 pub mod policy;
 
+#[cfg(test)]
+mod bpf_tests;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
 pub use bpf::{compile as compile_device_filter, Insn};
 pub use cgroup::{Cgroup, Stats};
 pub use devices::{DevKind, DeviceRule};
