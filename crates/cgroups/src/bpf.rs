@@ -15,6 +15,7 @@
 //!            if minor given: if r5 != minor goto next
 //!            r0 = allow; exit
 //! epilogue:  r0 = 0; exit                    (nothing matched: deny)
+//!            (left out after a rule that matches everything: the verifier refuses dead code)
 //! ```
 //! Comparisons use the 32-bit jump class so device numbers above 2^31 compare correctly.
 
@@ -67,10 +68,21 @@ pub fn compile(rules: &[DeviceRule]) -> Vec<Insn> {
     ];
     for r in rules.iter().rev() {
         p.extend(rule_block(r));
+        if matches_everything(r) {
+            // Everything after is unreachable, and the verifier rejects unreachable code.
+            return p;
+        }
     }
     p.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
     p
+}
+
+fn matches_everything(r: &DeviceRule) -> bool {
+    r.kind == DevKind::All
+        && r.access & ACC_ALL == ACC_ALL
+        && r.major.is_none()
+        && r.minor.is_none()
 }
 
 /// Reinterprets a u32 as the i32 immediate field (the JMP32 compare sees the same bits).

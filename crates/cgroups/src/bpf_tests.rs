@@ -135,6 +135,45 @@ fn later_rules_override_earlier_ones() {
 }
 
 #[test]
+fn nothing_follows_a_catch_all_rule() {
+    // The common "deny all, then allow" list: the deny-all block is last and nothing follows
+    // it, because the verifier rejects unreachable instructions.
+    let p = compile(&spec_rules(
+        r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]"#,
+    ));
+    assert_eq!(p.len(), 6 + 5 + 2);
+    assert_eq!(
+        &p[11..],
+        &[
+            Insn {
+                code: ALU64_MOV_K,
+                regs: 0,
+                off: 0,
+                imm: 0
+            },
+            Insn {
+                code: EXIT,
+                regs: 0,
+                off: 0,
+                imm: 0
+            }
+        ]
+    );
+    // Rules before a catch-all (in spec order) are shadowed and not emitted.
+    let p = compile(&spec_rules(
+        r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},{"allow":true,"access":"rwm"}]"#,
+    ));
+    assert_eq!(p.len(), 6 + 2);
+    assert_eq!(run(&p, BLK, W, 8, 0), 1);
+    // Every jump lands inside the program.
+    for (i, ins) in p.iter().enumerate() {
+        if ins.code == JMP32_JNE_K || ins.code == JMP32_JEQ_K {
+            assert!(i + 1 + usize::try_from(ins.off).expect("fwd") < p.len());
+        }
+    }
+}
+
+#[test]
 fn allow_all_and_big_device_numbers() {
     let p = compile(&spec_rules(r#"[{"allow":true,"access":"rwm"}]"#));
     assert_eq!(run(&p, BLK, R | W | M, 259, 1), 1);
