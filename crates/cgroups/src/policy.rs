@@ -243,6 +243,17 @@ fn dev_num(major: i64, minor: i64, field: &str) -> Result<String, Error> {
     Ok(format!("{major}:{minor}"))
 }
 
+/// The shares to write, if any. An idle group (cpu.idle = 1) has the minimum weight and the
+/// kernel refuses weight/shares writes for it (EINVAL), so they are left out.
+fn weighted_shares(c: &LinuxCpu) -> Option<u64> {
+    let s = c.shares().filter(|s| *s != 0)?;
+    if c.idle() == Some(1) {
+        tracing::debug!(shares = s, "cpu.idle=1: not writing shares/weight");
+        return None;
+    }
+    Some(s)
+}
+
 /// `2MB`, `64KB`, `1GB`: what the kernel uses in hugetlb file names.
 fn check_page_size(s: &str) -> Result<(), Error> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -439,7 +450,7 @@ impl Builder<'_> {
 
     fn cpu_v1(&mut self, c: &LinuxCpu) -> Result<(), Error> {
         let t = Target::V1("cpu");
-        if let Some(s) = c.shares().filter(|s| *s != 0) {
+        if let Some(s) = weighted_shares(c) {
             self.push("cpu.shares", t, "cpu.shares", s.to_string())?;
         }
         if let Some(p) = c.period().filter(|p| *p != 0) {
@@ -483,7 +494,7 @@ impl Builder<'_> {
         if let Some(i) = c.idle() {
             self.push("cpu.idle", t, "cpu.idle", i.to_string())?;
         }
-        if let Some(s) = c.shares().filter(|s| *s != 0) {
+        if let Some(s) = weighted_shares(c) {
             self.push(
                 "cpu.shares",
                 t,

@@ -51,7 +51,7 @@ fn v1_resources_table() {
             ],
         ),
         (
-            r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"realtimeRuntime":950,"realtimePeriod":1000,"idle":1,"cpus":"0-1","mems":"0"}}"#,
+            r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"realtimeRuntime":950,"realtimePeriod":1000,"idle":0,"cpus":"0-1","mems":"0"}}"#,
             &[],
             &[
                 ("cpu,cpuacct", "cpu.shares", "512"),
@@ -59,7 +59,7 @@ fn v1_resources_table() {
                 ("cpu,cpuacct", "cpu.cfs_quota_us", "50000"),
                 ("cpu,cpuacct", "cpu.rt_period_us", "1000"),
                 ("cpu,cpuacct", "cpu.rt_runtime_us", "950"),
-                ("cpu,cpuacct", "cpu.idle", "1"),
+                ("cpu,cpuacct", "cpu.idle", "0"),
                 ("cpuset", "cpuset.cpus", "0-1"),
                 ("cpuset", "cpuset.mems", "0"),
             ],
@@ -504,6 +504,18 @@ fn v1_devices_and_v2_io_max_keep_every_line_in_order() {
     let p = policy::plan(Layout::Unified, &res(r#"{"devices":[]}"#), &none).expect("plan");
     assert_eq!(p.device_filter, Some(vec![]));
     assert!(p.writes.is_empty());
+}
+
+#[test]
+fn idle_groups_get_no_weight() {
+    let none = FakeProbe {
+        files: vec![(Target::V1("cpu"), "cpu.idle", "0")],
+    };
+    let r = res(r#"{"cpu":{"shares":2048,"idle":1}}"#);
+    for layout in [Layout::Legacy, Layout::Unified] {
+        let p = policy::plan(layout, &r, &none).expect("plan");
+        assert_eq!(files(&p.writes), vec![s("cpu.idle", "1")], "{layout:?}");
+    }
 }
 
 #[test]
