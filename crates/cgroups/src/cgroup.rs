@@ -312,24 +312,26 @@ impl Cgroup {
     }
 
     fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
-        let (file, value, state_file, want) = if self.layout == Layout::Unified {
+        // v1 freezer if mounted; otherwise the v2 core freezer (pure v2, or the v2 side of a
+        // hybrid host without a v1 freezer: cgroup.freeze needs no controller).
+        let (d, v2) = match (self.layout, self.v1_dir("freezer"), self.v2_dir()) {
+            (Layout::Unified, _, Some(d)) => (d, true),
+            (_, Some(d), _) => (d, false),
+            (_, None, Some(d)) => (d, true),
+            _ => {
+                return Err(Error::unsupported(
+                    "freezer",
+                    self.layout,
+                    "the freezer controller is not mounted; pause is not possible",
+                ))
+            }
+        };
+        let (file, value, state_file, want) = if v2 {
             let v = if frozen { "1" } else { "0" };
             ("cgroup.freeze", v, "cgroup.events", format!("frozen {v}"))
         } else {
             let v = if frozen { "FROZEN" } else { "THAWED" };
             ("freezer.state", v, "freezer.state", v.to_string())
-        };
-        let d = if self.layout == Layout::Unified {
-            self.v2_dir()
-        } else {
-            self.v1_dir("freezer")
-        };
-        let Some(d) = d else {
-            return Err(Error::unsupported(
-                "freezer",
-                self.layout,
-                "the freezer controller is not mounted; pause is not possible",
-            ));
         };
         let path = d.file(file);
         let state = d.file(state_file);
@@ -348,7 +350,7 @@ impl Cgroup {
                 return Err(Error::Timeout { path: state, want });
             }
             sleep(Duration::from_millis(5));
-            if !frozen || self.layout == Layout::Unified {
+            if !frozen || v2 {
                 continue;
             }
             // v1 can sit in FREEZING while tasks race; writing again retries (as runc).

@@ -827,4 +827,15 @@ fn v2_stats_and_clone_fd_on_fake_tree() {
     assert_eq!((st.pids_current, st.pids_limit), (1, Some(10)));
     assert_eq!((st.io_read_bytes, st.io_write_bytes), (11, 22));
     assert!(cg.clone_into_fd().is_some());
+
+    // v2 freezer: cgroup.freeze is written, cgroup.events is what the wait looks at.
+    let freeze = host.file(&cg, "unified", "cgroup.freeze");
+    let events = host.file(&cg, "unified", "cgroup.events");
+    std::fs::write(&freeze, "").expect("touch");
+    std::fs::write(&events, "populated 1\nfrozen 1\n").expect("write");
+    cg.freeze().expect("freeze");
+    assert_eq!(std::fs::read_to_string(&freeze).expect("read"), "1");
+    std::fs::write(&events, "populated 1\nfrozen 0\n").expect("write");
+    cg.thaw().expect("thaw");
+    assert_eq!(std::fs::read_to_string(&freeze).expect("read"), "0");
 }
