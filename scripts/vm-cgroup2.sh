@@ -65,10 +65,10 @@ fetch_kernel() {
   flock 9
   if [ -s "$cache/vmlinuz" ]; then return 0; fi
   local pkg
-  pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+  pkg="$(timeout 60 apt-cache depends linux-image-cloud-amd64 2>/dev/null |
     awk '/Depends: linux-image-[0-9]/ { print $2; exit }')" || true
   [ -n "$pkg" ] || return 1
-  (cd "$cache" && rm -f ./*.deb && apt-get download -q "$pkg" >/dev/null 2>&1) || return 1
+  (cd "$cache" && rm -f ./*.deb && timeout 300 apt-get download -q "$pkg" >/dev/null 2>&1) || return 1
   rm -rf "$cache/extract"
   dpkg-deb -x "$cache"/"$pkg"_*.deb "$cache/extract" || return 1
   cp "$cache"/extract/boot/vmlinuz-* "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"

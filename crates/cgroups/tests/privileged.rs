@@ -1,6 +1,7 @@
 //! Privileged tests on this host's real cgroupfs (v1 or hybrid). Each creates its own
 //! `berth-test-<random>` cgroup, removes it even when failing (a Drop guard), and prints
 //! "skipped: ..." and returns when it cannot run (not root, no writable cgroupfs, pure v2).
+//! With `BERTH_REQUIRE_PRIVILEGED=1` (CI as root) a skip is a failure instead.
 
 use std::fs;
 use std::path::Path;
@@ -38,22 +39,27 @@ impl Drop for Guard {
     }
 }
 
+fn skip(why: &str) -> Option<Guard> {
+    if std::env::var_os("BERTH_REQUIRE_PRIVILEGED").is_some() {
+        panic!("BERTH_REQUIRE_PRIVILEGED is set but the test cannot run: {why}");
+    }
+    println!("skipped: {why}");
+    None
+}
+
 /// A fresh cgroup under a relative `berth-test-*` name, or `None` (with a printed reason).
 fn setup(tag: &str) -> Option<Guard> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: needs root");
-        return None;
+        return skip("needs root");
     }
     match detect(Path::new(ROOT)) {
         Ok(Layout::Legacy | Layout::Hybrid) => {}
         Ok(Layout::Unified) => {
-            println!("skipped: host is pure cgroup v2 (covered by the VM test)");
-            return None;
+            return skip("host is pure cgroup v2 (covered by the VM test)");
         }
         Err(e) => {
-            println!("skipped: no cgroupfs: {e}");
-            return None;
+            return skip(&format!("no cgroupfs: {e}"));
         }
     }
     let name = unique(tag);
@@ -63,8 +69,7 @@ fn setup(tag: &str) -> Option<Guard> {
         children: Vec::new(),
     };
     if let Err(e) = guard.cg.create() {
-        println!("skipped: cgroupfs not writable: {e}");
-        return None;
+        return skip(&format!("cgroupfs not writable: {e}"));
     }
     Some(guard)
 }

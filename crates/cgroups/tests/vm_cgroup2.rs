@@ -3,6 +3,7 @@
 //!   markers the guest prints; prints "skipped: ..." if qemu or the kernel is unavailable;
 //! - in the guest (`BERTH_VM_GUEST=1`): exercises [`Cgroup`] on pure v2 and prints one
 //!   `@@CHECK <name> ok|FAIL ...@@` line per check;
+//!   (`BERTH_SKIP_VM=1` skips on purpose; `BERTH_REQUIRE_VM=1` turns any skip into a failure);
 //! - helpers the guest starts inside a cgroup (`BERTH_VM_ROLE=alloc|forker`).
 
 use std::fs;
@@ -39,7 +40,8 @@ fn main() -> ExitCode {
 // ---- host side -----------------------------------------------------------------------------
 
 fn host() -> ExitCode {
-    if std::env::var_os("BERTH_SKIP_VM").is_some() {
+    if std::env::var_os("BERTH_SKIP_VM").is_some() && std::env::var_os("BERTH_REQUIRE_VM").is_none()
+    {
         println!("vm_cgroup2: skipped: BERTH_SKIP_VM is set");
         return ExitCode::SUCCESS;
     }
@@ -70,6 +72,10 @@ fn host() -> ExitCode {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(77) {
         println!("vm_cgroup2: skipped: {}", stderr.trim());
+        if std::env::var_os("BERTH_REQUIRE_VM").is_some() {
+            println!("vm_cgroup2: FAILED: BERTH_REQUIRE_VM is set, so skipping is an error");
+            return ExitCode::FAILURE;
+        }
         return ExitCode::SUCCESS;
     }
     println!("{stdout}");
