@@ -328,12 +328,73 @@ fn check_devices() -> R {
     result
 }
 
+/// `struct clone_args` (v2, with the cgroup field).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3 with CLONE_INTO_CGROUP: the child starts life inside the cgroup.
 fn check_clone_fd() -> R {
-    let (cg, _dir) = cgroup("fd")?;
-    let fd = cg.clone_into_fd();
+    use std::os::fd::AsRawFd;
+    let (cg, dir) = cgroup("fd")?;
+    let Some(fd) = cg.clone_into_fd() else {
+        cg.destroy().map_err(e)?;
+        return Err("None on pure v2".into());
+    };
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: u64::try_from(fd.as_raw_fd()).map_err(e)?,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a live `struct clone_args` of the size passed; with no CLONE_VM and no
+    // stack the child gets a copy of this single-threaded process, and it only calls pause(2)
+    // (async-signal-safe) until the parent kills it.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        loop {
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
+        }
+    }
+    let result = if pid < 0 {
+        Err(format!("clone3: {}", std::io::Error::last_os_error()))
+    } else {
+        let own = read(format!("/proc/{pid}/cgroup"))?;
+        // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let mut status = 0;
+        // SAFETY: waiting for our own child with a valid status pointer.
+        unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        if own == "0::/berth-vm/fd" {
+            Ok(format!("child born in {own:?} ({})", dir.display()))
+        } else {
+            Err(format!("child is in {own:?}"))
+        }
+    };
+    drop(fd);
     cg.destroy().map_err(e)?;
-    fd.map(|_| "O_PATH dir fd".to_string())
-        .ok_or_else(|| "None on pure v2".into())
+    result
 }
 
 fn check_destroy() -> R {
