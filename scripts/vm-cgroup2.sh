@@ -5,8 +5,9 @@
 #   scripts/vm-cgroup2.sh [options] [--add HOSTPATH:GUESTPATH]... -- COMMAND [ARGS...]
 #
 # Options:
-#   --add HOST:GUEST   copy a file or directory into the guest; for ELF files the shared
-#                      libraries `ldd` lists (and the loader) are copied too
+#   --add HOST:GUEST   copy a file or directory into the guest; for an ELF file the shared
+#                      libraries `ldd` lists (and the loader) are copied too, at the same
+#                      paths; directories are copied verbatim (cp -a, symlinks kept)
 #   --env NAME=VALUE   export a variable for COMMAND
 #   --timeout SECS     hard limit for the whole VM run (default 180)
 #   --mem MB           guest memory (default 512)
@@ -17,6 +18,9 @@
 # The kernel is Debian's linux-image-cloud-amd64 (fetched once with `apt-get download` and
 # unpacked with `dpkg-deb -x`, never installed); $BERTH_VM_KERNEL overrides it. The guest is a
 # busybox initramfs: /proc, /sys, /dev, /tmp are mounted and cgroup2 is at /sys/fs/cgroup.
+# No kernel modules are needed: the cloud kernel has the 8250 serial console, initramfs,
+# devtmpfs, cgroup2 controllers (memory, pids, cpu, io, cpuset, hugetlb) and BPF built in.
+# Boot to the command takes about 3 s under TCG (KVM is not used).
 #
 # Output: the guest's console on stdout. The command's output sits between the lines
 #   @@BERTH-VM-BEGIN@@   and   @@BERTH-VM-EXIT <status>@@
@@ -90,9 +94,9 @@ root="$work/root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run}
 cp "$busybox" "$root/bin/busybox"
 
-copy_in() { # host path, guest path
+copy_in() { # host path, guest path; files are dereferenced, directories copied as they are
   mkdir -p "$root/$(dirname "$2")"
-  cp -aL "$1" "$root/$2"
+  if [ -d "$1" ]; then cp -a "$1" "$root/$2"; else cp -L "$1" "$root/$2"; fi
 }
 is_elf() { [ -f "$1" ] && [ "$(head -c4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }
 copy_libs() { # ELF file: copy what ldd resolves, at the same paths
@@ -107,11 +111,9 @@ for spec in "${adds[@]}"; do
   [ -e "$host" ] || die "--add $spec: $host does not exist"
   case "$guest" in /*) ;; *) die "--add $spec: guest path must be absolute" ;; esac
   copy_in "$host" "$guest"
-  if [ -d "$host" ]; then
-    while IFS= read -r -d '' f; do is_elf "$f" && copy_libs "$f"; done < <(find "$host" -type f -print0)
-  elif is_elf "$host"; then
-    copy_libs "$host"
-  fi
+  # Only ELF files added directly get their host libraries: a directory (say, a container
+  # rootfs) is copied verbatim, symlinks included, and must bring its own.
+  if is_elf "$host"; then copy_libs "$host"; fi
 done
 
 quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
@@ -155,7 +157,8 @@ set +e
 timeout -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$mem" \
   -nographic -no-reboot -nic none \
   -kernel "$kernel" -initrd "$work/initrd.cpio" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+  -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null 2>&1 |
+  tr -d '\r' | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s.%N)
