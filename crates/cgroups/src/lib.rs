@@ -6,6 +6,27 @@
 //! - `policy`: which file gets which value for a `LinuxResources` (pure, table-tested);
 //! - `devices` + `bpf`: device rules for v1 files or a v2 eBPF filter;
 //! - `cgroup`: [`Cgroup`], which carries a plan out on the real (or fake) filesystem.
+//!
+//! Typical use by the runtime:
+//! ```no_run
+//! # fn f(spec: &oci_spec::runtime::Linux, pid: i32) -> Result<(), berth_cgroups::Error> {
+//! use std::path::Path;
+//! let root = Path::new(berth_cgroups::DEFAULT_ROOT);
+//! let cg = berth_cgroups::Cgroup::new(root, spec.cgroups_path().as_deref(), "ctr-id")?;
+//! cg.create()?;
+//! if let Some(r) = spec.resources() {
+//!     cg.set(r)?; // validated as a whole before the first write
+//! }
+//! cg.add_task(pid)?; // or clone3(CLONE_INTO_CGROUP) with cg.clone_into_fd() on pure v2
+//! let state = cg.to_state(); // keep in the container's state file ...
+//! let again = berth_cgroups::Cgroup::from_state(root, &state)?; // ... for kill/pause/delete
+//! again.destroy()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Tests: `cargo test -p berth-cgroups --lib` (fake trees, no privileges);
+//! `--test privileged` (root, this host's v1/hybrid cgroupfs, `berth-test-*` cgroups);
+//! `--test vm_cgroup2` (boots `scripts/vm-cgroup2.sh` and checks pure v2 inside the VM).
 
 mod bpf;
 mod cgroup;
