@@ -399,17 +399,23 @@ fn check_clone_fd() -> R {
 
 fn check_destroy() -> R {
     let (cg, dir) = cgroup("gone")?;
-    cg.set(&res(r#"{"memory":{"limit":10000000},"pids":{"limit":10},"cpu":{"shares":2048,"quota":10000,"period":100000}}"#)?)
+    cg.set(&res(r#"{"memory":{"limit":10000000},"pids":{"limit":10},"cpu":{"shares":2048,"quota":10000,"period":100000},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#)?)
         .map_err(e)?;
     let weight = read(dir.join("cpu.weight"))?;
     let cpumax = read(dir.join("cpu.max"))?;
+    let huge = read(dir.join("hugetlb.2MB.max"))?;
+    if huge != "4194304" {
+        return Err(format!("hugetlb.2MB.max = {huge}"));
+    }
     cg.destroy().map_err(e)?;
     cg.destroy().map_err(e)?;
     if dir.exists() {
         return Err(format!("{} still exists", dir.display()));
     }
     fs::remove_dir(Path::new(ROOT).join("berth-vm")).map_err(e)?;
-    Ok(format!("cpu.weight={weight} cpu.max={cpumax:?}"))
+    Ok(format!(
+        "cpu.weight={weight} cpu.max={cpumax:?} hugetlb.2MB.max={huge}"
+    ))
 }
 
 fn guest() -> ExitCode {
