@@ -200,7 +200,7 @@ impl Runtime {
         let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
         guard.cgroup = Some(cgroup.clone());
         cgroup.create()?;
-        if let Some(r) = linux.resources() {
+        if let Some(r) = &plan.resources {
             cgroup.set(r)?;
         }
 
@@ -272,8 +272,10 @@ impl Runtime {
         guard.pid = Some(pid);
         drop(child_chan);
         drop(gate);
-        if !in_cgroup && !self_migrates {
+        if !self_migrates {
             cgroup.add_task(pid)?;
+        } else if !in_cgroup {
+            cgroup.add_task_v2(pid)?;
         }
         if let (Some(u), Some(g)) = (&plan.uid_map, &plan.gid_map) {
             if plan.namespaces.creates(LinuxNamespaceType::User) {

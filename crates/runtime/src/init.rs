@@ -84,7 +84,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     let ns = &plan.namespaces;
 
     if let Some(cg) = ctx.cgroup {
-        cg.join_self()?;
+        cg.join_self_v1()?;
     }
     // A user namespace joined by path comes first: the others are joined
     // with the privileges it gives.

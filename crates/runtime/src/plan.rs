@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use berth_sys::mount::MsFlags;
 use oci_spec::runtime::{
-    Hooks, LinuxDevice, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Mount,
-    PosixRlimitType, Spec,
+    Hooks, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
+    LinuxResources, Mount, PosixRlimitType, Spec,
 };
 
 use crate::error::{invalid, Error, Result};
@@ -40,6 +40,9 @@ pub struct Plan {
     pub time_offsets: Option<String>,
     pub process: ProcessPlan,
     pub hooks: Hooks,
+    /// `linux.resources` with the device rules every container needs
+    /// appended (as runc does), or `None` when the spec sets no resources.
+    pub resources: Option<LinuxResources>,
 }
 
 /// Namespaces to create (`clone` flags) and to join (by path).
@@ -249,7 +252,12 @@ pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
         }
     }
 
+    let resources = linux
+        .resources()
+        .clone()
+        .map(|r| with_default_device_rules(r, &devices));
     Ok(Plan {
+        resources,
         readonly_root,
         masked_paths: abs_paths("linux.maskedPaths", linux.masked_paths().as_deref())?,
         readonly_paths: abs_paths("linux.readonlyPaths", linux.readonly_paths().as_deref())?,
@@ -411,6 +419,50 @@ fn devices(list: &[LinuxDevice]) -> Result<Vec<DevicePlan>> {
         out.push(plan);
     }
     Ok(out)
+}
+
+/// Appends runc's always-allowed devices and each spec device to the
+/// device cgroup rules, so the container can use the nodes it is given
+/// whatever the spec's own rules deny.
+fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) -> LinuxResources {
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_string()));
+        d
+    };
+    let mut rules = r.devices().clone().unwrap_or_default();
+    rules.push(rule(LinuxDeviceType::C, None, None, "m"));
+    rules.push(rule(LinuxDeviceType::B, None, None, "m"));
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+        (10, Some(200)),
+    ] {
+        rules.push(rule(LinuxDeviceType::C, Some(major), minor, "rwm"));
+    }
+    for d in devices {
+        let typ = match d.mode & libc::S_IFMT {
+            libc::S_IFBLK => LinuxDeviceType::B,
+            libc::S_IFIFO => LinuxDeviceType::P,
+            _ => LinuxDeviceType::C,
+        };
+        if typ != LinuxDeviceType::P {
+            rules.push(rule(typ, Some(d.major as i64), Some(d.minor as i64), "rwm"));
+        }
+    }
+    r.set_devices(Some(rules));
+    r
 }
 
 fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<Option<String>> {
