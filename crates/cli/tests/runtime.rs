@@ -485,7 +485,8 @@ fn bad_config_names_the_field_and_leaves_nothing() {
         return;
     }
     let rt = Runtime::new();
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c["process"]["args"] = json!([])),
             "process.args",
