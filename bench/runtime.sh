@@ -78,7 +78,15 @@ cleanup() {
   rm -rf "$work" "$state"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Long steps run in the background so that INT/TERM interrupt the `wait` at once; the handler
+# stops that one child (by pid) before cleaning up.
+child=""
+interrupted() {
+  if [ -n "$child" ]; then kill "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+  exit 130
+}
+trap interrupted INT TERM
+step() { "$@" & child=$!; wait "$child"; child=""; }
 
 # --- bundle ---------------------------------------------------------------------------------
 mkdir -p "$bundle/rootfs/bin"
@@ -103,7 +111,7 @@ EOF
 
 # --- 1. run ---------------------------------------------------------------------------------
 echo "== run (hyperfine -N, $warmup warmup, $runs runs each)" >&2
-hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/run.json" \
+step hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/run.json" \
   -n berth "$berth --root $broot run -b $bundle bench-run" \
   -n runc "$runc_bin --root $rroot run -b $bundle bench-run" >&2
 
@@ -122,7 +130,7 @@ echo "== create+start+delete (hyperfine -N, sh -c, $cycle_runs runs each)" >&2
 cycle() { # runtime binary, root
   echo "sh -c '$1 --root $2 create -b $bundle bench-cycle && $1 --root $2 start bench-cycle && $1 --root $2 delete -f bench-cycle'"
 }
-hyperfine -N --warmup "$warmup" --runs "$cycle_runs" --export-json "$work/cycle.json" \
+step hyperfine -N --warmup "$warmup" --runs "$cycle_runs" --export-json "$work/cycle.json" \
   -n berth "$(cycle "$berth" "$broot")" \
   -n runc "$(cycle "$runc_bin" "$rroot")" >&2
 
