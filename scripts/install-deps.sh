@@ -9,7 +9,7 @@ packages=(
   # tests: a tiny busybox rootfs, the runc anchor, a cgroup v2 VM, the image tools
   busybox-static runc iproute2 qemu-system-x86 cpio
   # benchmarks
-  hyperfine
+  hyperfine time
 )
 
 missing=()
