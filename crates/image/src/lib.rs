@@ -3,10 +3,15 @@
 
 pub mod content;
 pub mod digest;
+pub mod layers;
+pub mod meta;
+pub mod snapshot;
 pub mod spec;
+pub mod store;
 pub mod unpack;
 
 pub use digest::Digest;
+pub use store::{ImageStore, StoreError};
 
 /// Whether a temp name `<pid>-<n>` (or `.tmp-<pid>-<n>`) belongs to a process
 /// that no longer runs, so its leftovers can be removed.

@@ -605,3 +605,16 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
 
 #[cfg(test)]
 mod tests;
+
+/// Tar builders shared by the crate's tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::{file, tar};
+
+    pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = gz.write_all(bytes);
+        gz.finish().unwrap_or_default()
+    }
+}
