@@ -113,30 +113,7 @@ impl Client {
             }
         };
         let insecure = self.insecure(host);
-        let https = format!("https://{host}");
-        let (base, resp) = match self.ping(&https).await {
-            Ok(r) => (https, r),
-            Err(e) if insecure => {
-                tracing::debug!(host, error = %e, "https ping failed; falling back to plain http");
-                let http = format!("http://{host}");
-                let r = self
-                    .ping(&http)
-                    .await
-                    .map_err(|source| RegistryError::Http {
-                        url: format!("{http}/v2/"),
-                        insecure_hint: "",
-                        source,
-                    })?;
-                (http, r)
-            }
-            Err(source) => {
-                return Err(RegistryError::Http {
-                    url: format!("{https}/v2/"),
-                    insecure_hint: "; for a plain-HTTP registry pass --insecure-registry",
-                    source,
-                })
-            }
-        };
+        let (base, resp) = self.choose_scheme(host, insecure).await?;
         let challenge = challenge_of(&resp);
         let s = Arc::new(Session {
             host: host.to_owned(),
@@ -153,7 +130,46 @@ impl Client {
     }
 
     async fn ping(&self, base: &str) -> Result<Response, reqwest::Error> {
-        self.http.get(format!("{base}/v2/")).send().await
+        self.http
+            .get(format!("{base}/v2/"))
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+    }
+
+    /// HTTPS for every registry; for loopback and `--insecure-registry`
+    /// ones plain HTTP is tried first and kept if it answers like a
+    /// registry (200 or 401 on `/v2/`), else HTTPS is used.
+    async fn choose_scheme(
+        &self,
+        host: &str,
+        insecure: bool,
+    ) -> Result<(String, Response), RegistryError> {
+        let https = format!("https://{host}");
+        if insecure {
+            let http = format!("http://{host}");
+            match self.ping(&http).await {
+                Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {
+                    return Ok((http, r))
+                }
+                Ok(r) => {
+                    tracing::debug!(host, status = %r.status(), "plain http ping refused; trying https")
+                }
+                Err(e) => tracing::debug!(host, error = %e, "plain http ping failed; trying https"),
+            }
+        }
+        match self.ping(&https).await {
+            Ok(r) => Ok((https, r)),
+            Err(source) => Err(RegistryError::Http {
+                url: format!("{https}/v2/"),
+                insecure_hint: if insecure {
+                    ""
+                } else {
+                    "; for a plain-HTTP registry pass --insecure-registry"
+                },
+                source,
+            }),
+        }
     }
 
     /// Checks that credentials are accepted by `registry` (for `login`).

@@ -4,6 +4,7 @@
 //! download resumes with a `Range` request where it stopped.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -323,6 +324,9 @@ async fn fetch_layers(
     observe: &Observer,
 ) -> Result<Vec<(Digest, u64)>, RegistryError> {
     let sem = Arc::new(Semaphore::new(concurrency));
+    // Set on the first failure: the other layers stop at their next chunk
+    // and clean up, and are awaited, so nothing keeps writing after return.
+    let cancel = Arc::new(AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     let mut seen = std::collections::HashSet::new();
     for l in layers {
@@ -338,11 +342,15 @@ async fn fetch_layers(
         let (client, s, scopes, repo) =
             (client.clone(), s.clone(), scopes.to_vec(), repo.to_owned());
         let (store, observe, l, sem) = (store.clone(), observe.clone(), l.clone(), sem.clone());
+        let cancel = cancel.clone();
         tasks.spawn(async move {
             let _permit = sem
                 .acquire_owned()
                 .await
                 .map_err(|e| RegistryError::Task(e.to_string()))?;
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RegistryError::Task("cancelled".into()));
+            }
             observe(Event::LayerStarted {
                 digest: l.blob.digest.clone(),
                 size: l.blob.size,
@@ -359,7 +367,7 @@ async fn fetch_layers(
                 .await
                 .map_err(|e| RegistryError::Task(e.to_string()))??
             } else {
-                stream_layer(&client, &s, &scopes, &repo, &store, &l, &observe).await?
+                stream_layer(&client, &s, &scopes, &repo, &store, &l, &observe, &cancel).await?
             };
             observe(Event::LayerDone {
                 digest: l.blob.digest.clone(),
@@ -375,10 +383,9 @@ async fn fetch_layers(
             Ok(Err(e)) => {
                 if first_err.is_none() {
                     first_err = Some(e);
-                    tasks.abort_all();
+                    cancel.store(true, Ordering::Relaxed);
                 }
             }
-            Err(e) if e.is_cancelled() => {}
             Err(e) => {
                 first_err.get_or_insert(RegistryError::Task(e.to_string()));
             }
@@ -392,6 +399,7 @@ async fn fetch_layers(
 
 /// Downloads one layer into a channel that a blocking task reads as the
 /// input of [`ImageStore::ingest_layer`]: hash, store and unpack in one pass.
+#[allow(clippy::too_many_arguments)]
 async fn stream_layer(
     client: &Client,
     s: &Session,
@@ -400,6 +408,7 @@ async fn stream_layer(
     store: &Arc<ImageStore>,
     l: &LayerRecord,
     observe: &Observer,
+    cancel: &AtomicBool,
 ) -> Result<u64, RegistryError> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(64);
     let st = store.clone();
@@ -415,7 +424,7 @@ async fn stream_layer(
             &lc.chain_id,
         )
     });
-    let downloaded = download(client, s, scopes, repo, &l.blob, tx, observe).await;
+    let downloaded = download(client, s, scopes, repo, &l.blob, tx, observe, cancel).await;
     let stored = sink.await.map_err(|e| RegistryError::Task(e.to_string()))?;
     match (downloaded, stored) {
         (Err(e), _) => Err(e),
@@ -424,6 +433,7 @@ async fn stream_layer(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn download(
     client: &Client,
     s: &Session,
@@ -432,6 +442,7 @@ async fn download(
     blob: &Descriptor,
     tx: mpsc::Sender<Result<Bytes, String>>,
     observe: &Observer,
+    cancel: &AtomicBool,
 ) -> Result<(), RegistryError> {
     let digest = &blob.digest;
     let what = format!("blob {digest}");
@@ -463,6 +474,10 @@ async fn download(
                 let mut resp = resp;
                 loop {
                     match resp.chunk().await {
+                        Ok(Some(_)) if cancel.load(Ordering::Relaxed) => {
+                            let _ = tx.send(Err("cancelled: another layer failed".into())).await;
+                            return Err(RegistryError::Task("cancelled".into()));
+                        }
                         Ok(Some(mut c)) => {
                             if skip > 0 {
                                 let n = skip.min(c.len() as u64);
@@ -500,7 +515,7 @@ async fn download(
             }
         };
         failures += 1;
-        if failures >= ATTEMPTS {
+        if failures >= ATTEMPTS || cancel.load(Ordering::Relaxed) {
             let e = RegistryError::Interrupted {
                 digest: digest.clone(),
                 attempts: failures,

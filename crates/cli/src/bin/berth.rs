@@ -68,7 +68,18 @@ enum ImageSub {
     Prune(image_cmds::PruneArgs),
 }
 
+/// Dies quietly on a closed stdout (`berth images | head`), as Docker does,
+/// instead of panicking in `println!`.
+fn restore_sigpipe() {
+    // SAFETY: runs first in main, before any other thread exists, and
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -325,14 +325,21 @@ impl Unpacker<'_> {
             return Err(self.unsupported(&shown, "PAX size override"));
         }
         let comps = self.components(&raw_path, &shown)?;
-        let uid = p.uid.unwrap_or(header.uid().map_err(|e| self.tar(e))?);
-        let gid = p.gid.unwrap_or(header.gid().map_err(|e| self.tar(e))?);
+        let old = header.as_old();
+        let uid = match p.uid {
+            Some(u) => u,
+            None => numeric(&old.uid, header.uid()).map_err(|e| self.tar(e))?,
+        };
+        let gid = match p.gid {
+            Some(g) => g,
+            None => numeric(&old.gid, header.gid()).map_err(|e| self.tar(e))?,
+        };
         let (secs, nanos) = match p.mtime {
             Some(t) => t,
-            None => (
-                i64::try_from(header.mtime().map_err(|e| self.tar(e))?).unwrap_or(0),
-                0,
-            ),
+            None => {
+                let m = numeric(&old.mtime, header.mtime()).map_err(|e| self.tar(e))?;
+                (i64::try_from(m).unwrap_or(0), 0)
+            }
         };
         let meta = Meta {
             mode: header.mode().map_err(|e| self.tar(e))? & 0o7777,
@@ -576,6 +583,16 @@ impl Unpacker<'_> {
             }
             ResolveError::Io(e) => self.io("resolve parent of", path, e),
         }
+    }
+}
+
+/// A numeric header field; empty (all NUL or space) reads as 0, as Go's
+/// archive/tar (which wrote most layers in the wild) does.
+fn numeric(raw: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    if raw.iter().all(|b| *b == 0 || *b == b' ') {
+        Ok(0)
+    } else {
+        parsed
     }
 }
 
