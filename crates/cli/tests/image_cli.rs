@@ -119,6 +119,20 @@ fn login_pull_images_tag_inspect_rmi() {
     assert_eq!(js[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(3));
     assert_eq!(js[0]["Config"]["Cmd"][0], "/bin/sh");
 
+    // push the local tag back to the registry under another repository
+    let pushed = format!("{}/cli/mine:v9", reg.addr);
+    let o = b.run(&["push", &pushed], None);
+    assert!(!o.status.success(), "push of an unknown local name");
+    b.ok(&["tag", "mine", &pushed]);
+    let out = b.ok(&["push", &pushed]);
+    assert!(
+        out.contains("Mounted from cli/bb") && out.contains("v9: digest: sha256:"),
+        "{out}"
+    );
+    let raw = skopeo_raw(&pushed, Some("cli:pw"));
+    assert!(out.contains(&sha(&raw).to_string()), "{out}");
+    b.ok(&["rmi", &pushed]);
+
     let o = b.run(&["rmi", &id], None);
     assert!(!o.status.success(), "two names: needs -f");
     b.ok(&["rmi", "mine"]);

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 mod error;
 pub mod pull;
+pub mod push;
 pub mod reference;
 
 pub use client::{Client, ClientOptions};

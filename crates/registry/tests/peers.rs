@@ -230,3 +230,72 @@ async fn basic_auth_from_docker_config() {
     assert_eq!(p.record.manifest, sha(&raw));
     assert_eq!(p.record.layers.len(), img.layers.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_mounts_uploads_and_skips() {
+    use berth_registry::push::{push, BlobOutcome};
+    let reg = Registry::start(None);
+    let img = busybox_image("amd64");
+    let layout = tempfile::tempdir().expect("tmp");
+    Image::write_layout(&[(&img, "amd64")], layout.path(), "v1");
+    skopeo_push(
+        layout.path(),
+        "v1",
+        &format!("{}/src/bb:v1", reg.addr),
+        None,
+    );
+    let (_t, store) = store();
+    let cfg = tempfile::tempdir().expect("cfg");
+    let c = client(cfg.path());
+    let src: Reference = format!("{}/src/bb:v1", reg.addr).parse().expect("ref");
+    let pulled = pull(&c, store.clone(), &src, &PullOptions::default(), quiet())
+        .await
+        .expect("pull");
+
+    // same registry, other repository: every blob is mounted
+    let dest: Reference = format!("{}/dst/bb:v2", reg.addr).parse().expect("ref");
+    let p = push(&c, &store, &pulled.record, &dest, &|_| {})
+        .await
+        .expect("push");
+    assert!(
+        p.blobs
+            .iter()
+            .all(|(_, o)| matches!(o, BlobOutcome::Mounted { .. })),
+        "{:?}",
+        p.blobs
+    );
+    let raw = skopeo_raw(&format!("{}/dst/bb:v2", reg.addr), None);
+    assert_eq!(
+        sha(&raw),
+        pulled.record.manifest,
+        "skopeo reads back what berth pushed"
+    );
+    // again: nothing to upload
+    let p = push(&c, &store, &pulled.record, &dest, &|_| {})
+        .await
+        .expect("push again");
+    assert!(p.blobs.iter().all(|(_, o)| *o == BlobOutcome::Exists));
+
+    // another registry: every blob uploaded, then readable by skopeo
+    let reg2 = Registry::start(None);
+    let dest2: Reference = format!("{}/up/bb:v3", reg2.addr).parse().expect("ref");
+    let c2 = client(cfg.path());
+    let p = push(&c2, &store, &pulled.record, &dest2, &|_| {})
+        .await
+        .expect("push 2");
+    assert!(p.blobs.iter().all(|(_, o)| *o == BlobOutcome::Uploaded));
+    let raw = skopeo_raw(&format!("{}/up/bb:v3", reg2.addr), None);
+    assert_eq!(sha(&raw), pulled.record.manifest);
+    let back = tempfile::tempdir().expect("t");
+    let out = std::process::Command::new("/usr/bin/skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/up/bb:v3", reg2.addr))
+        .arg(format!("oci:{}:x", back.path().join("o").display()))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "skopeo copy back: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

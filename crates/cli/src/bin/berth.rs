@@ -33,6 +33,8 @@ struct Cli {
 enum Cmd {
     /// Download an image from a registry.
     Pull(image_cmds::PullArgs),
+    /// Upload an image to a registry.
+    Push(image_cmds::PushArgs),
     /// List images.
     Images(image_cmds::ImagesArgs),
     /// Remove one or more images.
@@ -58,6 +60,7 @@ struct ImageCmd {
 #[derive(Subcommand)]
 enum ImageSub {
     Pull(image_cmds::PullArgs),
+    Push(image_cmds::PushArgs),
     #[command(alias = "list")]
     Ls(image_cmds::ImagesArgs),
     #[command(alias = "remove")]
@@ -96,6 +99,10 @@ fn main() -> ExitCode {
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Pull(a),
         }) => image_cmds::pull(&g, a),
+        Cmd::Push(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Push(a),
+        }) => image_cmds::push(&g, a),
         Cmd::Images(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Ls(a),

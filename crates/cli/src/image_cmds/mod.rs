@@ -6,6 +6,7 @@ mod inspect;
 mod login;
 mod manage;
 mod pull;
+mod push;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use inspect::{inspect, InspectArgs};
 pub use login::{login, logout, LoginArgs, LogoutArgs};
 pub use manage::{images, prune, rmi, tag, ImagesArgs, PruneArgs, RmiArgs, TagArgs};
 pub use pull::{pull, PullArgs};
+pub use push::{push, PushArgs};
 
 /// Options every command shares.
 pub struct Global {
