@@ -83,6 +83,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     let plan = ctx.plan;
     let ns = &plan.namespaces;
 
+    // Descriptors the caller leaked to the runtime (not close-on-exec,
+    // above stdio and the preserved ones) are closed before anything else.
+    close_inherited_fds(3 + ctx.preserve_fds);
     if let Some(cg) = ctx.cgroup {
         cg.join_self_v1()?;
     }
@@ -94,6 +97,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         }
     }
     recv_expect(&ctx.channel, ToChild::Go)?;
+    // Not dumpable until exec: no process in the container may ptrace the
+    // init or open its /proc files (exe, fd, mem) meanwhile.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| sys("prctl(PR_SET_DUMPABLE)")(e.into()))?;
     if ns.creates(LinuxNamespaceType::Cgroup) {
         // Now in its cgroup: that cgroup becomes the namespace's root.
         // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
@@ -210,6 +217,15 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     }
     rustix::process::chdir(&p.cwd)
         .map_err(|e| sys(format!("chdir to {}", p.cwd.display()))(e.into()))?;
+    // A cwd reached through a leaked fd (/proc/self/fd/N) lies outside the
+    // root (CVE-2024-21626): walk up from it, and refuse unless the walk
+    // ends at this process's root.
+    if !cwd_inside_root().map_err(sys("checking process.cwd"))? {
+        return Err(Error::Init(format!(
+            "process.cwd {} is outside the container's root",
+            p.cwd.display()
+        )));
+    }
     let program = find_program(plan)?;
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe { libc::umask(p.umask.unwrap_or(0o022) as libc::mode_t) };
@@ -348,6 +364,50 @@ fn find_program(plan: &Plan) -> Result<CString> {
         "exec: {:?}: executable file not found in $PATH",
         String::from_utf8_lossy(arg0)
     )))
+}
+
+/// Closes every fd from `first` up that is not close-on-exec: the runtime's
+/// own descriptors all are, so what remains was inherited from the caller.
+fn close_inherited_fds(first: u32) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: no Rust object in this process owns this descriptor
+            // (all of those are close-on-exec).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Walks `..` from the working directory: inside the root the walk ends at
+/// the root itself (where `..` is `.`); from a directory outside it, it ends
+/// at a different top.
+fn cwd_inside_root() -> std::io::Result<bool> {
+    use rustix::fs::{Mode, OFlags};
+    let root = rustix::fs::stat("/")?;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(".", flags, Mode::empty())?;
+    for _ in 0..4096 {
+        let st = rustix::fs::fstat(&dir)?;
+        if st.st_dev == root.st_dev && st.st_ino == root.st_ino {
+            return Ok(true);
+        }
+        let up = rustix::fs::openat(&dir, "..", flags, Mode::empty())?;
+        let ust = rustix::fs::fstat(&up)?;
+        if ust.st_dev == st.st_dev && ust.st_ino == st.st_ino {
+            return Ok(false);
+        }
+        dir = up;
+    }
+    Ok(false)
 }
 
 fn close_on_exec_from(first: u32) -> Result<()> {

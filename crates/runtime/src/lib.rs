@@ -20,3 +20,11 @@ pub mod state;
 
 pub use container::{CreateOptions, Runtime, Summary};
 pub use error::{Error, Result};
+
+/// Re-executes the runtime from a read-only mount of its own binary unless
+/// it already runs from one (CVE-2019-5736); see [`berth_sys::exe`].
+pub fn protect_runtime_binary() -> Result<()> {
+    berth_sys::exe::reexec_protected().map_err(error::sys(
+        "re-executing from a read-only copy of the runtime binary",
+    ))
+}

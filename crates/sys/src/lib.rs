@@ -7,6 +7,7 @@
 //! a mount or a write out of the root.
 
 pub mod clone;
+pub mod exe;
 pub mod mount;
 pub mod path;
 pub mod procfs;

@@ -126,6 +126,14 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
+        // The container's init runs this binary until it execs: make every
+        // path to it that the container can reach read-only first.
+        if let Err(e) = berth_runtime::protect_runtime_binary() {
+            report(&cli, &e.to_string());
+            return ExitCode::from(1);
+        }
+    }
     if cli.debug {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)

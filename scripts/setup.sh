@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh Debian machine: installs the system packages,
+# builds berth (release), and runs a demo container from a busybox rootfs.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+./scripts/install-deps.sh
+cargo build --release --workspace
+bin="$repo/target/release"
+
+echo
+echo "== built: $bin/berth-runtime and $bin/berth"
+"$bin/berth-runtime" --version
+
+demo="$(mktemp -d /tmp/berth-demo.XXXXXX)"
+state="$(mktemp -d /run/berth-demo-state.XXXXXX)"
+trap 'rm -rf "$demo" "$state"' EXIT
+mkdir -p "$demo/rootfs/bin"
+cp /bin/busybox "$demo/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$demo/rootfs/bin/$applet"
+done
+"$bin/berth-runtime" spec --bundle "$demo"
+python3 - "$demo/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sh", "-c",
+    "echo \"pid inside: $$\"; echo \"hostname: $(hostname)\"; "
+    "echo \"network devices: $(ls /sys/class/net)\"; "
+    "echo \"memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)\"; "
+    "touch /etc/x 2>/dev/null || echo 'root filesystem: read-only'"]
+c["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+json.dump(c, open(path, "w"), indent=2)
+PY
+echo
+echo "== berth-runtime run: an isolated busybox container"
+unshare --mount --propagation private -- "$bin/berth-runtime" --root "$state" run --bundle "$demo" demo
+echo
+echo "Done. Run the tests with: ./scripts/test.sh"

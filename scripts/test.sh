@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs berth's whole test suite: formatting and lints, unit tests, the
+# privileged integration tests (real containers, cgroups, mounts, namespaces,
+# a registry on 127.0.0.1) and the cgroup v2 tests in a small VM.
+#
+# Privileged tests need root. They run inside a private mount namespace so
+# that a mount leaked by a failing test never reaches the host's.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+./scripts/install-deps.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [ "$(id -u)" -eq 0 ]; then
+  # On a root machine nothing may silently skip.
+  export BERTH_REQUIRE_PRIVILEGED=1 BERTH_REQUIRE_VM=1
+  BERTH_STATIC_RUNTIME="$(./scripts/build-static.sh | tail -n 1)"
+  export BERTH_STATIC_RUNTIME
+  exec unshare --mount --propagation private -- cargo test --workspace
+else
+  echo "test.sh: not root: privileged tests will report themselves skipped" >&2
+  exec cargo test --workspace
+fi
