@@ -19,8 +19,8 @@ if [ "$(id -u)" -eq 0 ]; then
   export BERTH_REQUIRE_PRIVILEGED=1 BERTH_REQUIRE_VM=1
   BERTH_STATIC_RUNTIME="$(./scripts/build-static.sh | tail -n 1)"
   export BERTH_STATIC_RUNTIME
-  exec unshare --mount --propagation private -- cargo test --workspace
+  exec unshare --mount --propagation private -- cargo test --workspace --no-fail-fast
 else
   echo "test.sh: not root: privileged tests will report themselves skipped" >&2
-  exec cargo test --workspace
+  exec cargo test --workspace --no-fail-fast
 fi

@@ -747,9 +747,11 @@ fn add_task_pids_freeze_stats_destroy_on_fake_tree() {
     }
     std::fs::write(host.file(&cg, "pids", "cgroup.procs"), "12\n34\n").expect("write");
     assert_eq!(cg.pids().expect("pids"), vec![12, 34]);
+    // The unified side of a hybrid host is cgroup2: clone3 can start a
+    // child there directly.
     assert!(
-        cg.clone_into_fd().is_none(),
-        "no CLONE_INTO_CGROUP on hybrid"
+        cg.clone_into_fd().is_some(),
+        "CLONE_INTO_CGROUP into the v2 side of a hybrid host"
     );
 
     std::fs::write(host.file(&cg, "freezer", "freezer.state"), "THAWED").expect("write");
@@ -838,4 +840,35 @@ fn v2_stats_and_clone_fd_on_fake_tree() {
     std::fs::write(&events, "populated 1\nfrozen 0\n").expect("write");
     cg.thaw().expect("thaw");
     assert_eq!(std::fs::read_to_string(&freeze).expect("read"), "0");
+}
+
+#[test]
+fn join_self_v1_and_add_task_v2_touch_only_their_side() {
+    let host = FakeHost::new(Layout::Hybrid);
+    let names: Vec<(String, bool)> = {
+        let cg = Cgroup::with_system(&host.sys, Some(Path::new("/j")), "x").expect("resolve");
+        cg.paths()
+            .into_iter()
+            .map(|(n, p)| (n, p.to_string_lossy().contains("/unified")))
+            .collect()
+    };
+    assert!(names.iter().any(|(_, v2)| *v2), "hybrid fake has a v2 side");
+    let touch: Vec<(&str, &str)> = names
+        .iter()
+        .flat_map(|(n, _)| [(n.as_str(), "tasks"), (n.as_str(), "cgroup.procs")])
+        .collect();
+    let cg = host.cgroup("/j", &touch);
+    cg.join_self_v1().expect("join_self_v1");
+    cg.add_task_v2(77).expect("add_task_v2");
+    for (n, v2) in &names {
+        let (tasks, procs) = (
+            host.read(&cg, n, "tasks"),
+            host.read(&cg, n, "cgroup.procs"),
+        );
+        if *v2 {
+            assert_eq!((tasks.as_str(), procs.as_str()), ("", "77"), "{n}");
+        } else {
+            assert_eq!((tasks.as_str(), procs.as_str()), ("0", ""), "{n}");
+        }
+    }
 }
