@@ -8,7 +8,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
   RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --target x86_64-unknown-linux-gnu -p berth-cli >&2
+  cargo build --release --target x86_64-unknown-linux-gnu -p berth-runtime-cli >&2
 bin="$repo/target/x86_64-unknown-linux-gnu/release/berth-runtime"
 [ -x "$bin" ] || { echo "build-static: $bin was not produced" >&2; exit 1; }
 echo "$bin"
