@@ -14,13 +14,23 @@ cd "$repo"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+log="$(mktemp /tmp/berth-test.XXXXXX)"
+trap 'rm -f "$log"' EXIT
 if [ "$(id -u)" -eq 0 ]; then
   # On a root machine nothing may silently skip.
   export BERTH_REQUIRE_PRIVILEGED=1 BERTH_REQUIRE_VM=1
   BERTH_STATIC_RUNTIME="$(./scripts/build-static.sh | tail -n 1)"
   export BERTH_STATIC_RUNTIME
-  exec unshare --mount --propagation private -- cargo test --workspace --no-fail-fast
+  runner=(unshare --mount --propagation private -- cargo test --workspace --no-fail-fast)
 else
   echo "test.sh: not root: privileged tests will report themselves skipped" >&2
-  exec cargo test --workspace --no-fail-fast
+  runner=(cargo test --workspace --no-fail-fast)
 fi
+status=0
+"${runner[@]}" 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run: the sum over every test binary.
+read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")
+echo
+echo "berth: $passed passed, $failed failed"
+exit "$status"

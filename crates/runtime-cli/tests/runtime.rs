@@ -573,3 +573,68 @@ fn duplicate_and_invalid_ids_are_refused() {
         "a created container can be deleted"
     );
 }
+
+#[test]
+fn joins_a_namespace_by_path() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    // A first container holds a uts namespace with its own hostname.
+    let mut first = Bundle::new(&["sleep", "1000"]);
+    first.config["hostname"] = "holder".into();
+    first.write();
+    let holder = rt.id();
+    let out = rt.exec(&[
+        "create",
+        "--bundle",
+        &first.path().display().to_string(),
+        &holder,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = rt.state(&holder)["pid"].as_i64().expect("pid");
+    // A second one joins it by path and sees that hostname.
+    let mut b = Bundle::new(&["hostname"]);
+    b.config["hostname"] = serde_json::Value::Null;
+    let ns = b.config["linux"]["namespaces"].as_array_mut().expect("ns");
+    ns.retain(|n| n["type"] != "uts");
+    ns.push(json!({"type": "uts", "path": format!("/proc/{pid}/ns/uts")}));
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "holder\n");
+    assert!(rt.exec(&["delete", "--force", &holder]).status.success());
+}
+
+#[test]
+fn time_namespace_offsets_shift_boottime() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["cat", "/proc/uptime"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("ns")
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{err}");
+    let inside: f64 = out
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("uptime");
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .expect("host uptime");
+    // Ten days ahead of the host, give or take the time the test took.
+    assert!(
+        (inside - host - 864000.0).abs() < 60.0,
+        "inside {inside}, host {host}"
+    );
+}
