@@ -638,3 +638,34 @@ fn time_namespace_offsets_shift_boottime() {
         "inside {inside}, host {host}"
     );
 }
+
+#[test]
+fn no_ignored_signal_reaches_the_container() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["grep", "SigIgn", "/proc/self/status"]);
+    b.write();
+    let id = rt.id();
+    // The caller ignores SIGHUP and SIGINT, and Rust ignores SIGPIPE.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' HUP INT; exec {} --root {} run --bundle {} {id}",
+            support::BIN,
+            rt.root.path().display(),
+            b.path().display()
+        ))
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SigIgn:\t0000000000000000\n"
+    );
+}

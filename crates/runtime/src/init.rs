@@ -86,6 +86,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     // Descriptors the caller leaked to the runtime (not close-on-exec,
     // above stdio and the preserved ones) are closed before anything else.
     close_inherited_fds(3 + ctx.preserve_fds);
+    // Directories and device nodes get exactly the modes asked for; the
+    // process's own umask is set just before exec.
+    // SAFETY: umask only swaps the process's file mode mask.
+    unsafe { libc::umask(0) };
     if let Some(cg) = ctx.cgroup {
         cg.join_self_v1()?;
     }

@@ -59,8 +59,9 @@ pub fn prepare(plan: &Plan) -> Result<(OwnedFd, OwnedFd)> {
         .iter()
         .any(|m| m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }));
     if !dev_is_bind {
+        let mut dirs = DirCache::new();
         for d in &plan.devices {
-            create_device(root.as_fd(), d, userns)?;
+            create_device(root.as_fd(), d, userns, &mut dirs)?;
         }
         dev_symlinks(root.as_fd(), plan)?;
     }
@@ -345,35 +346,48 @@ fn controllers_of(superopts: &str) -> String {
         .join(",")
 }
 
-fn create_device(root: BorrowedFd<'_>, d: &DevicePlan, userns: bool) -> Result<()> {
+/// Directories holding device nodes, resolved once each.
+type DirCache = Vec<(PathBuf, OwnedFd)>;
+
+fn create_device(
+    root: BorrowedFd<'_>,
+    d: &DevicePlan,
+    userns: bool,
+    dirs: &mut DirCache,
+) -> Result<()> {
     let parent = d.path.parent().unwrap_or(Path::new("/dev"));
     let name = d
         .path
         .file_name()
         .ok_or_else(|| Error::Init(format!("bad device path {}", d.path.display())))?;
-    let dir = ensure_in_root(root, parent, Kind::Dir).map_err(sys(what("creating", parent)))?;
+    let idx = match dirs.iter().position(|(p, _)| p == parent) {
+        Some(i) => i,
+        None => {
+            let fd =
+                ensure_in_root(root, parent, Kind::Dir).map_err(sys(what("creating", parent)))?;
+            dirs.push((parent.to_path_buf(), fd));
+            dirs.len() - 1
+        }
+    };
+    let dir = &dirs[idx].1;
     let dev = rustix::fs::makedev(d.major as u32, d.minor as u32);
     if !userns {
-        let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
         let ftype = FileType::from_raw_mode(d.mode);
         let mode = Mode::from_raw_mode(d.mode & 0o7777);
-        match rustix::fs::mknodat(&dir, name, ftype, mode, dev) {
+        match rustix::fs::mknodat(dir, name, ftype, mode, dev) {
             Ok(()) => {}
             Err(e) => return Err(sys(what("creating device", &d.path))(e.into())),
         }
         rustix::fs::chownat(
-            &dir,
+            dir,
             name,
             Some(rustix::fs::Uid::from_raw(d.uid)),
             Some(rustix::fs::Gid::from_raw(d.gid)),
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(|e| sys(what("chown of device", &d.path))(e.into()))?;
-        // mknod is subject to the umask: set the mode exactly.
-        let f = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())
-            .map_err(|e| sys(what("opening device", &d.path))(e.into()))?;
-        rustix::fs::chmod(fd_path(f.as_fd()), mode)
-            .map_err(|e| sys(what("chmod of device", &d.path))(e.into()))?;
+        // The init runs with umask 0, so the node has exactly `mode`.
         return Ok(());
     }
     // In a user namespace mknod is refused: bind the host's device node.

@@ -171,15 +171,54 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
-/// Resets every signal disposition to its default, so the container's
-/// process does not inherit handlers or ignored signals from the runtime.
+/// Resets every ignored signal to its default disposition, so the
+/// container's process inherits no ignored signal from the runtime (Rust
+/// ignores SIGPIPE) or its caller. Handled signals need nothing: exec resets
+/// them. The ignored set comes from one read of `/proc/self/status`.
 pub fn reset_dispositions() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    let ignored = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // Unknown: reset them all.
+        .unwrap_or(u64::MAX);
+    for sig in 1..=64 {
+        if ignored & (1u64 << (sig - 1)) == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL is always a valid disposition; failures for
-        // signal numbers the C library reserves are harmless and ignored.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        set_default(sig);
     }
+}
+
+/// `rt_sigaction(sig, SIG_DFL)` through the raw syscall: the C library
+/// refuses the real-time signals it reserves for itself (32, 33), which a
+/// caller may still have ignored.
+fn set_default(sig: i32) {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `act` is a valid kernel sigaction (8-byte mask, as passed)
+    // that lives for the call; the old action is not requested.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
 }
