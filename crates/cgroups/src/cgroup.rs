@@ -193,7 +193,23 @@ impl Cgroup {
     /// Makes the directory in every hierarchy. On pure v2, enables the usual controllers in the
     /// parents' `cgroup.subtree_control` first; on hybrid hosts the v2 side is only joined.
     pub fn create(&self) -> Result<(), Error> {
-        for d in &self.dirs {
+        self.create_side(true)?;
+        self.create_side(false)
+    }
+
+    /// Makes only the v2 directory (pure v2, or the unified side of a hybrid host): enough for
+    /// clone3's `CLONE_INTO_CGROUP`. [`Cgroup::create_v1`] makes the rest later; `create` both.
+    pub fn create_v2(&self) -> Result<(), Error> {
+        self.create_side(true)
+    }
+
+    /// Makes the v1 directories only.
+    pub fn create_v1(&self) -> Result<(), Error> {
+        self.create_side(false)
+    }
+
+    fn create_side(&self, v2: bool) -> Result<(), Error> {
+        for d in self.dirs.iter().filter(|d| d.v2 == v2) {
             if d.v2 {
                 let want: Vec<String> = if self.layout == Layout::Unified {
                     V2_DEFAULT_CONTROLLERS

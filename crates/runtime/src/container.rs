@@ -16,7 +16,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::channel::{self, Channel, ToChild, ToParent};
 use crate::error::{io_err, sys, Error, Result, TeardownErrors};
 use crate::init::{InitContext, StartGate};
-use crate::plan;
+use crate::plan::{self, Plan};
 use crate::state::{self, Record, START_SOCKET};
 
 /// The runtime, configured by its global flags.
@@ -199,9 +199,18 @@ impl Runtime {
             .transpose()?;
         let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
         guard.cgroup = Some(cgroup.clone());
-        cgroup.create()?;
-        if let Some(r) = &plan.resources {
-            cgroup.set(r)?;
+        // A process in a new user namespace has no rights on the host's
+        // cgroupfs: the parent moves it. Otherwise it moves itself, which on
+        // v1 avoids the kernel's global threadgroup lock.
+        let self_migrates = !plan.namespaces.has(LinuxNamespaceType::User);
+        // Early start (v1 and hybrid hosts): fork first, and create the v1
+        // cgroups while the init prepares its mounts on the other CPU. The
+        // v2 directory (pure v2, or the unified side of a hybrid host) is
+        // made before the fork so clone3 can start the child inside it.
+        let early = self_migrates && cgroup.layout() != berth_cgroups::Layout::Unified;
+        cgroup.create_v2()?;
+        if !early {
+            self.finish_cgroup(&cgroup, &plan)?;
         }
 
         let mut join = Vec::new();
@@ -240,9 +249,6 @@ impl Runtime {
         }
 
         let into = cgroup.clone_into_fd();
-        // A process in a new user namespace has no rights on the host's
-        // cgroupfs: the parent moves it. Otherwise it moves itself, fast.
-        let self_migrates = !plan.namespaces.has(LinuxNamespaceType::User);
         std::env::set_var("BERTH_CONTAINER_ID", &opts.id);
         // SAFETY: berth-runtime is single-threaded (no thread is ever
         // spawned before this point), so the child may run arbitrary code.
@@ -255,6 +261,7 @@ impl Runtime {
                 crate::init::main(InitContext {
                     plan: &plan,
                     cgroup: self_migrates.then_some(&cgroup),
+                    early,
                     channel: child_chan,
                     gate,
                     join,
@@ -272,6 +279,9 @@ impl Runtime {
         guard.pid = Some(pid);
         drop(child_chan);
         drop(gate);
+        if early {
+            self.finish_cgroup(&cgroup, &plan)?;
+        }
         if !self_migrates {
             cgroup.add_task(pid)?;
         } else if !in_cgroup {
@@ -328,6 +338,15 @@ impl Runtime {
         }
         guard.armed = false;
         Ok((record, parent_chan))
+    }
+
+    /// Creates the v1 directories and writes the resource limits.
+    fn finish_cgroup(&self, cgroup: &Cgroup, plan: &Plan) -> Result<()> {
+        cgroup.create_v1()?;
+        if let Some(r) = &plan.resources {
+            cgroup.set(r)?;
+        }
+        Ok(())
     }
 
     /// `start`: lets a created container exec its process.

@@ -24,8 +24,11 @@ pub enum StartGate {
 /// Everything the init needs, prepared by the parent before the fork.
 pub struct InitContext<'a> {
     pub plan: &'a Plan,
-    /// Set when the init moves itself into its cgroup.
+    /// Set when the init moves itself into its v1 cgroups.
     pub cgroup: Option<&'a berth_cgroups::Cgroup>,
+    /// The early start: the init prepares its mounts while the parent still
+    /// creates the cgroup, and waits for `Go` only before joining it.
+    pub early: bool,
     pub channel: Channel,
     pub gate: StartGate,
     /// Namespaces to join, opened by the parent (user, ipc, uts, net,
@@ -90,9 +93,6 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     // process's own umask is set just before exec.
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe { libc::umask(0) };
-    if let Some(cg) = ctx.cgroup {
-        cg.join_self_v1()?;
-    }
     // A user namespace joined by path comes first: the others are joined
     // with the privileges it gives.
     for (t, fd) in &ctx.join {
@@ -100,18 +100,15 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
             setns(fd, *t)?;
         }
     }
-    recv_expect(&ctx.channel, ToChild::Go)?;
+    if !ctx.early {
+        // Id maps written (and, for a new user namespace, the cgroup joined
+        // by the parent) before anything else happens in here.
+        recv_expect(&ctx.channel, ToChild::Go)?;
+    }
     // Not dumpable until exec: no process in the container may ptrace the
     // init or open its /proc files (exe, fd, mem) meanwhile.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| sys("prctl(PR_SET_DUMPABLE)")(e.into()))?;
-    if ns.creates(LinuxNamespaceType::Cgroup) {
-        // Now in its cgroup: that cgroup becomes the namespace's root.
-        // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
-        // single-threaded process; no memory or fd table is unshared.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-            .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
-    }
     if ns.creates(LinuxNamespaceType::User) {
         // Become root of the new namespace, if it maps a root.
         // SAFETY: plain integer syscalls.
@@ -142,11 +139,29 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         };
     }
 
-    let root = if ns.has(LinuxNamespaceType::Mount) {
+    // The mounts that do not depend on the cgroup: in the early start, the
+    // parent creates the cgroup on the other CPU meanwhile.
+    let prepared = if ns.has(LinuxNamespaceType::Mount) {
         Some(crate::rootfs::prepare(plan)?)
     } else {
         None
     };
+    if ctx.early {
+        recv_expect(&ctx.channel, ToChild::Go)?;
+    }
+    if let Some(cg) = ctx.cgroup {
+        cg.join_self_v1()?;
+    }
+    if ns.creates(LinuxNamespaceType::Cgroup) {
+        // Now in its cgroup: that cgroup becomes the namespace's root.
+        // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
+        // single-threaded process; no memory or fd table is unshared.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+            .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
+    }
+    if let Some(p) = &prepared {
+        crate::rootfs::prepare_rest(plan, p)?;
+    }
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| sys("sethostname")(e.into()))?;
     }
@@ -189,9 +204,9 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         )?;
     }
 
-    if let Some(root) = &root {
-        crate::rootfs::finish(plan, root.0.as_fd(), root.1.as_fd())?;
-        crate::rootfs::pivot(plan, root.0.as_fd(), ctx.no_pivot)?;
+    if let Some(p) = &prepared {
+        crate::rootfs::finish(plan, p.root.as_fd(), p.devnull.as_fd())?;
+        crate::rootfs::pivot(plan, p.root.as_fd(), ctx.no_pivot)?;
     }
 
     let p = &plan.process;

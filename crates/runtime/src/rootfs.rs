@@ -23,11 +23,20 @@ fn what(action: &str, dest: &Path) -> String {
     format!("{action} {}", dest.display())
 }
 
+/// The prepared root: its fd, the host's `/dev/null` (opened in this mount
+/// namespace, so it can be a bind source for masking), and how many of the
+/// spec's mounts are done.
+pub struct Prepared {
+    pub root: OwnedFd,
+    pub devnull: OwnedFd,
+    done: usize,
+}
+
 /// Binds the rootfs onto itself (so it is a mount point `pivot_root` can
-/// use), applies the root propagation, and performs the spec's mounts and
-/// devices. Returns the root's fd and the host's `/dev/null` (opened in this
-/// mount namespace, so it can be a bind source for masking).
-pub fn prepare(plan: &Plan) -> Result<(OwnedFd, OwnedFd)> {
+/// use), applies the root propagation, and performs the spec's mounts up to
+/// the first `cgroup` mount: those need the process to be in its cgroup
+/// already, so [`prepare_rest`] does them, with the devices, once it is.
+pub fn prepare(plan: &Plan) -> Result<Prepared> {
     let devnull = open_devnull()?;
     mount::set_propagation(
         Path::new("/"),
@@ -51,7 +60,28 @@ pub fn prepare(plan: &Plan) -> Result<(OwnedFd, OwnedFd)> {
 
     let userns = plan.namespaces.has(LinuxNamespaceType::User);
     let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
-    for m in &plan.mounts {
+    let done = plan
+        .mounts
+        .iter()
+        .position(|m| m.kind == MountKind::Cgroup)
+        .unwrap_or(plan.mounts.len());
+    for m in &plan.mounts[..done] {
+        mount_one(root.as_fd(), m, userns, cgroupns)?;
+    }
+    Ok(Prepared {
+        root,
+        devnull,
+        done,
+    })
+}
+
+/// The mounts [`prepare`] left (from the first `cgroup` mount on), then the
+/// devices and `/dev` symlinks.
+pub fn prepare_rest(plan: &Plan, p: &Prepared) -> Result<()> {
+    let root = &p.root;
+    let userns = plan.namespaces.has(LinuxNamespaceType::User);
+    let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
+    for m in &plan.mounts[p.done..] {
         mount_one(root.as_fd(), m, userns, cgroupns)?;
     }
     let dev_is_bind = plan
@@ -65,7 +95,7 @@ pub fn prepare(plan: &Plan) -> Result<(OwnedFd, OwnedFd)> {
         }
         dev_symlinks(root.as_fd(), plan)?;
     }
-    Ok((root, devnull))
+    Ok(())
 }
 
 /// The host's /dev/null, checked to be the real character device 1:3 so a
