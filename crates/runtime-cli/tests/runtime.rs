@@ -669,3 +669,33 @@ fn no_ignored_signal_reaches_the_container() {
         "SigIgn:\t0000000000000000\n"
     );
 }
+
+#[test]
+fn bind_mount_options_ro_and_recursive_ro() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let src = tempfile::tempdir().expect("src");
+    std::fs::write(src.path().join("f"), "host data").expect("write");
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /ro/f; echo; echo x > /ro/f; echo ro=$?; echo x > /rro/f; echo rro=$?; echo y > /rw/g; echo rw=$?",
+    ]);
+    let mounts = b.config["mounts"].as_array_mut().expect("mounts");
+    mounts.push(json!({"destination": "/ro", "type": "bind", "source": src.path(), "options": ["bind", "ro"]}));
+    mounts.push(json!({"destination": "/rro", "type": "bind", "source": src.path(), "options": ["rbind", "rro"]}));
+    mounts.push(json!({"destination": "/rw", "type": "bind", "source": src.path(), "options": ["rbind", "rw"]}));
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "host data\nro=1\nrro=1\nrw=0\n", "{err}");
+    assert_eq!(
+        std::fs::read_to_string(src.path().join("f")).expect("f"),
+        "host data"
+    );
+    assert_eq!(
+        std::fs::read_to_string(src.path().join("g")).expect("g"),
+        "y\n"
+    );
+}

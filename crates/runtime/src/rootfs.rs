@@ -4,7 +4,7 @@
 //! no symlink in the image can move a mount onto a host path
 //! (CVE-2021-30465, CVE-2025-31133, CVE-2025-52565).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_sys::mount::{self, MsFlags};
@@ -185,45 +185,11 @@ fn finish_mount(root: BorrowedFd<'_>, m: &MountPlan) -> Result<()> {
                 .map_err(sys(what("setting propagation of", dest)))?;
         }
         if m.options.attr_set | m.options.attr_clr != 0 {
-            mount_setattr(target.as_fd(), m.options.attr_set, m.options.attr_clr)
+            mount::setattr_recursive(target.as_fd(), m.options.attr_set, m.options.attr_clr)
                 .map_err(sys(what("setting recursive attributes of", dest)))?;
         }
     }
     Ok(())
-}
-
-fn mount_setattr(fd: BorrowedFd<'_>, set: u64, clr: u64) -> std::io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    // SAFETY: `attr` is a valid mount_attr of the size passed, the empty
-    // path is a NUL-terminated literal, and `fd` is an open descriptor.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 fn check_fs_type(root: BorrowedFd<'_>, dest: &Path, magic: i64) -> Result<()> {
@@ -315,8 +281,6 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool) -> Result<(
                 let src = mountpoint.join(rel.trim_start_matches('/'));
                 mount::bind_at(&src, target, false)
                     .map_err(sys(format!("bind-mounting {}", src.display())))?;
-                let again = rustix::fs::openat(target, ".", OFlags::PATH, Mode::empty());
-                let _ = again;
                 Ok(())
             }
         };

@@ -153,6 +153,42 @@ pub fn move_root(new_root: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// `mount_setattr(2)` on the mount `fd` refers to and every mount below it:
+/// sets the `MOUNT_ATTR_*` bits in `set`, clears those in `clr`.
+pub fn setattr_recursive(fd: BorrowedFd<'_>, set: u64, clr: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    // SAFETY: `attr` is a valid mount_attr of the size passed, the empty
+    // path is a NUL-terminated literal, and `fd` is an open descriptor.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Lazily unmounts `path`.
 pub fn unmount_detach(path: &Path) -> io::Result<()> {
     Ok(rustix::mount::unmount(
