@@ -57,58 +57,57 @@ fn ensure_hops(root: BorrowedFd<'_>, rel: &Path, kind: Kind, hops: u32) -> io::R
         Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
         Err(e) => return Err(e),
     }
-    let mut dir: OwnedFd = open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
-    let components: Vec<&OsStr> = rel.iter().collect();
-    for (i, name) in components.iter().enumerate() {
-        let last = i + 1 == components.len();
-        let want = if last { kind } else { Kind::Dir };
-        // Resolve each prefix relative to the root again (not to `dir`), so
-        // that a symlink component stays confined to the root.
-        let so_far: PathBuf = components[..=i].iter().collect();
-        match open_in_root(root, &so_far, OFlags::PATH) {
-            Ok(fd) => {
-                dir = fd;
-                continue;
+    let (parent_rel, name) = match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => (p, n),
+        // `..` at the end (clamped to the root) or an empty path: exists.
+        _ => return open_in_root(root, rel, OFlags::PATH),
+    };
+    // The parent, resolved (and made) inside the root; usually it exists
+    // and this is one lookup.
+    let parent = if parent_rel.as_os_str().is_empty() {
+        open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?
+    } else {
+        ensure_hops(root, parent_rel, Kind::Dir, hops)?
+    };
+    // `parent` is an O_PATH fd, usable as a dirfd: create the entry there.
+    let created = match kind {
+        Kind::Dir => rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)),
+        Kind::File => rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop),
+    };
+    match created {
+        Ok(()) => {}
+        Err(Errno::EXIST) => {
+            // Something is there that did not resolve: a dangling symlink.
+            // Continue at its target, inside the root.
+            if hops == 0 {
+                return Err(Errno::LOOP.into());
             }
-            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
-            Err(e) => return Err(e),
+            let target = rustix::fs::readlinkat(&parent, name, Vec::new())?;
+            let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+            let next = if target.is_absolute() {
+                relative(target)
+            } else {
+                parent_rel.join(relative(target))
+            };
+            return ensure_hops(root, &next, kind, hops - 1);
         }
-        // `dir` is the resolved parent (an O_PATH fd, usable as a dirfd).
-        let created = match want {
-            Kind::Dir => rustix::fs::mkdirat(&dir, *name, Mode::from_raw_mode(0o755)),
-            Kind::File => rustix::fs::openat(
-                &dir,
-                *name,
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-                Mode::from_raw_mode(0o644),
-            )
-            .map(drop),
-        };
-        match created {
-            Ok(()) => {}
-            Err(Errno::EXIST) => {
-                // A dangling symlink: continue at its target, inside the root.
-                if hops == 0 {
-                    return Err(Errno::LOOP.into());
-                }
-                let target = rustix::fs::readlinkat(&dir, *name, Vec::new())?;
-                let target = Path::new(OsStr::from_bytes(target.as_bytes()));
-                let base: PathBuf = if target.is_absolute() {
-                    PathBuf::new()
-                } else {
-                    components[..i].iter().collect()
-                };
-                let mut next = base.join(relative(target));
-                for rest in &components[i + 1..] {
-                    next.push(rest);
-                }
-                return ensure_hops(root, &next, kind, hops - 1);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        dir = open_in_root(root, &so_far, OFlags::PATH)?;
+        Err(e) => return Err(e.into()),
     }
-    Ok(dir)
+    // What was just made, opened beneath its parent without following any
+    // symlink: a swap between the two calls fails instead of escaping.
+    Ok(rustix::fs::openat2(
+        &parent,
+        name,
+        OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?)
 }
 
 /// `path` with its root and `.` components removed; `..` is kept (openat2
