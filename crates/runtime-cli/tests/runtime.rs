@@ -699,3 +699,49 @@ fn bind_mount_options_ro_and_recursive_ro() {
         "y\n"
     );
 }
+
+#[test]
+fn hook_timeout_kills_the_hook_and_fails_create() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.write();
+    let id = rt.id();
+    let started = std::time::Instant::now();
+    let out = rt.exec(&["create", "--bundle", &b.path().display().to_string(), &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    // Not the 30 s the hook asked for (a generous bound, not a benchmark).
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!rt.root.path().join(&id).exists());
+    assert!(cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn no_pivot_moves_the_root_instead() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"]);
+    b.write();
+    let id = rt.id();
+    let bundle = b.path().display().to_string();
+    let out = rt.exec(&["run", "--no-pivot", "--bundle", &bundle, &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The container's own root: busybox's tree, not the host's.
+    assert!(
+        text.lines().any(|l| l == "bin") && !text.lines().any(|l| l == "usr"),
+        "{text}"
+    );
+}
