@@ -587,22 +587,27 @@ fn sock_addr(path: &Path) -> Result<(rustix::net::SocketAddrUnix, Option<OwnedFd
     Ok((a, Some(dirfd)))
 }
 
+/// The listening end of the start socket at `path`.
 fn listen(path: &Path) -> Result<OwnedFd> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    let fd = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| io_err("socket", path)(e.into()))?;
-    let (addr, _keep) = sock_addr(path)?;
-    rustix::net::bind(&fd, &addr).map_err(|e| io_err("binding", path)(e.into()))?;
-    rustix::net::listen(&fd, 1).map_err(|e| io_err("listening on", path)(e.into()))?;
-    Ok(fd)
+    start_socket(path, |fd, addr| {
+        rustix::net::bind(fd, addr).map_err(|e| io_err("binding", path)(e.into()))?;
+        rustix::net::listen(fd, 1).map_err(|e| io_err("listening on", path)(e.into()))
+    })
 }
 
+/// A connection to the start socket at `path`.
 fn connect(path: &Path) -> Result<OwnedFd> {
+    start_socket(path, |fd, addr| {
+        rustix::net::connect(fd, addr).map_err(|e| io_err("connecting to", path)(e.into()))
+    })
+}
+
+/// A close-on-exec `SOCK_SEQPACKET` socket, set up by `then` with the
+/// address of `path` (which stays valid for the call).
+fn start_socket(
+    path: &Path,
+    then: impl FnOnce(&OwnedFd, &rustix::net::SocketAddrUnix) -> Result<()>,
+) -> Result<OwnedFd> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let fd = rustix::net::socket_with(
         AddressFamily::UNIX,
@@ -612,6 +617,6 @@ fn connect(path: &Path) -> Result<OwnedFd> {
     )
     .map_err(|e| io_err("socket", path)(e.into()))?;
     let (addr, _keep) = sock_addr(path)?;
-    rustix::net::connect(&fd, &addr).map_err(|e| io_err("connecting to", path)(e.into()))?;
+    then(&fd, &addr)?;
     Ok(fd)
 }
