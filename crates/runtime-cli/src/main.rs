@@ -279,7 +279,7 @@ fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
         reason: format!("unknown signal {s:?}"),
     };
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc_sigrtmax()).contains(&n) {
+        return if (1..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -321,20 +321,21 @@ fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
         "SYS" => 31,
         _ => {
             if let Some(off) = name.strip_prefix("RTMIN+") {
-                34 + off.parse::<i32>().map_err(|_| bad())?
+                SIGRTMIN + off.parse::<i32>().map_err(|_| bad())?
             } else if let Some(off) = name.strip_prefix("RTMAX-") {
-                libc_sigrtmax() - off.parse::<i32>().map_err(|_| bad())?
+                SIGRTMAX - off.parse::<i32>().map_err(|_| bad())?
             } else {
                 return Err(bad());
             }
         }
     };
-    if n > libc_sigrtmax() {
+    if n > SIGRTMAX {
         return Err(bad());
     }
     Ok(n)
 }
 
-fn libc_sigrtmax() -> i32 {
-    64
-}
+/// Linux's real-time signal range as user space sees it (glibc keeps 32
+/// and 33 for itself).
+const SIGRTMIN: i32 = 34;
+const SIGRTMAX: i32 = 64;

@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ToChild {
-    Go,
+    /// Carries the init's pid as the host sees it, for hook state.
+    Go {
+        pid: i32,
+    },
     Continue,
     Start,
 }

@@ -62,7 +62,9 @@ const FORWARDED: &[i32] = &[
     libc::SIGCONT,
 ];
 
-enum Mode2 {
+/// How the init learns it may exec: `run` tells it over the channel,
+/// `create` leaves it waiting on start.sock.
+enum SpawnMode {
     Create,
     Run,
 }
@@ -105,7 +107,7 @@ impl Drop for CreateGuard<'_> {
 impl Runtime {
     /// `create`: the container's process waits in its namespaces until `start`.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
-        self.spawn(opts, Mode2::Create).map(|_| ())
+        self.spawn(opts, SpawnMode::Create).map(|_| ())
     }
 
     /// `run`: create and start in one step. Attached, waits for the
@@ -114,7 +116,7 @@ impl Runtime {
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
         let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
         let blocked = SignalSet::block(&sigs).map_err(sys("blocking signals"))?;
-        let spawned = match self.spawn(opts, Mode2::Run) {
+        let spawned = match self.spawn(opts, SpawnMode::Run) {
             Ok(s) => s,
             Err(e) => {
                 let _ = blocked.restore();
@@ -172,7 +174,7 @@ impl Runtime {
         )
     }
 
-    fn spawn(&self, opts: &CreateOptions, mode: Mode2) -> Result<(Record, Channel)> {
+    fn spawn(&self, opts: &CreateOptions, mode: SpawnMode) -> Result<(Record, Channel)> {
         state::check_id(&opts.id)?;
         fs::create_dir_all(&self.root).map_err(io_err("creating state root", &self.root))?;
         let dir = state::dir(&self.root, &opts.id);
@@ -220,8 +222,8 @@ impl Runtime {
             join.push((*t, fd));
         }
         let gate = match mode {
-            Mode2::Run => StartGate::Channel,
-            Mode2::Create => StartGate::Socket(listen(&dir.join(START_SOCKET))?),
+            SpawnMode::Run => StartGate::Channel,
+            SpawnMode::Create => StartGate::Socket(listen(&dir.join(START_SOCKET))?),
         };
         let (parent_chan, child_chan) =
             channel::pair().map_err(sys("creating the init channel"))?;
@@ -232,7 +234,8 @@ impl Runtime {
         let mut flags = plan.namespaces.clone_flags & !(libc::CLONE_NEWCGROUP as u64);
         for (t, fd) in &join {
             if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
-                setns(fd.as_fd(), *t)?;
+                berth_sys::clone::setns(fd.as_fd(), plan::ns_flag(*t))
+                    .map_err(sys(format!("joining the {t} namespace")))?;
             }
         }
         join.retain(|(t, _)| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
@@ -249,7 +252,6 @@ impl Runtime {
         }
 
         let into = cgroup.clone_into_fd();
-        std::env::set_var("BERTH_CONTAINER_ID", &opts.id);
         // SAFETY: berth-runtime is single-threaded (no thread is ever
         // spawned before this point), so the child may run arbitrary code.
         let forked = unsafe { berth_sys::clone::clone3(flags, into.as_ref().map(|f| f.as_fd())) }
@@ -259,6 +261,7 @@ impl Runtime {
                 drop(parent_chan);
                 std::mem::forget(guard);
                 crate::init::main(InitContext {
+                    id: &opts.id,
                     plan: &plan,
                     cgroup: self_migrates.then_some(&cgroup),
                     early,
@@ -293,7 +296,7 @@ impl Runtime {
             }
         }
         parent_chan
-            .send(&ToChild::Go)
+            .send(&ToChild::Go { pid })
             .map_err(sys("talking to the container's init"))?;
 
         let record = Record {
@@ -308,7 +311,6 @@ impl Runtime {
             annotations: plan.spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.to_state(),
             hooks: plan.spec.hooks().clone(),
-            started: matches!(mode, Mode2::Run),
         };
         loop {
             match parent_chan
@@ -351,7 +353,7 @@ impl Runtime {
 
     /// `start`: lets a created container exec its process.
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut record = Record::load(&self.root, id)?;
+        let record = Record::load(&self.root, id)?;
         let status = record.status(&self.root);
         if status != ContainerState::Created {
             return Err(wrong_state(id, status, "start", "created"));
@@ -359,8 +361,6 @@ impl Runtime {
         let sock = state::dir(&self.root, id).join(START_SOCKET);
         let conn = connect(&sock)?;
         let _ = fs::remove_file(&sock);
-        record.started = true;
-        record.save(&self.root)?;
         // The init closes the connection by exec'ing (CLOEXEC), or sends
         // the reason it could not.
         let mut buf = vec![0u8; 4096];
@@ -539,17 +539,6 @@ fn init_death(pid: i32) -> String {
         }
         Err(e) => format!("the container's init went away before it was ready: {e}"),
     }
-}
-
-fn setns(fd: std::os::fd::BorrowedFd<'_>, t: LinuxNamespaceType) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `fd` is an open namespace file descriptor.
-    if unsafe { libc::setns(fd.as_raw_fd(), plan::ns_flag(t) as libc::c_int) } != 0 {
-        return Err(sys(format!("joining the {t} namespace"))(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use berth_sys::procfs::ProcFs;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{ContainerState, LinuxNamespaceType};
 
 use crate::channel::{Channel, ToChild, ToParent};
 use crate::error::{sys, Error, Result};
@@ -23,6 +23,7 @@ pub enum StartGate {
 
 /// Everything the init needs, prepared by the parent before the fork.
 pub struct InitContext<'a> {
+    pub id: &'a str,
     pub plan: &'a Plan,
     /// Set when the init moves itself into its v1 cgroups.
     pub cgroup: Option<&'a berth_cgroups::Cgroup>,
@@ -71,6 +72,18 @@ thread_local! {
 
 enum Never {}
 
+/// Waits for `Go` and returns the init's pid as the host sees it.
+fn recv_go(ch: &Channel) -> Result<i32> {
+    match ch
+        .recv::<ToChild>()
+        .map_err(sys("reading from the runtime"))?
+    {
+        Some(ToChild::Go { pid }) => Ok(pid),
+        Some(m) => Err(Error::Init(format!("unexpected message {m:?}"))),
+        None => Err(Error::Init("the runtime went away".into())),
+    }
+}
+
 fn recv_expect(ch: &Channel, want: ToChild) -> Result<()> {
     match ch
         .recv::<ToChild>()
@@ -100,10 +113,11 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
             setns(fd, *t)?;
         }
     }
+    let mut host_pid = None;
     if !ctx.early {
         // Id maps written (and, for a new user namespace, the cgroup joined
         // by the parent) before anything else happens in here.
-        recv_expect(&ctx.channel, ToChild::Go)?;
+        host_pid = Some(recv_go(&ctx.channel)?);
     }
     // Not dumpable until exec: no process in the container may ptrace the
     // init or open its /proc files (exe, fd, mem) meanwhile.
@@ -146,9 +160,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     } else {
         None
     };
-    if ctx.early {
-        recv_expect(&ctx.channel, ToChild::Go)?;
-    }
+    let host_pid = match host_pid {
+        Some(pid) => pid,
+        None => recv_go(&ctx.channel)?,
+    };
     if let Some(cg) = ctx.cgroup {
         cg.join_self_v1()?;
     }
@@ -200,7 +215,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         crate::hooks::run_all(
             "createContainer",
             hooks.create_container().as_ref(),
-            &creating_state(plan),
+            &hook_state(ctx, host_pid, ContainerState::Creating),
         )?;
     }
 
@@ -227,7 +242,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load
         // it while the process still has it.
         if let Some(prog) = ctx.seccomp {
-            load_seccomp(prog)?;
+            load_seccomp(ctx, prog, host_pid)?;
         }
     }
     set_identity(plan, ctx.last_cap)?;
@@ -277,24 +292,30 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         .as_ref()
         .is_some_and(|h| !h.is_empty())
     {
-        let mut state = creating_state(plan);
-        state["status"] = "running".into();
+        let state = hook_state(ctx, host_pid, ContainerState::Running);
         crate::hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
     }
     if p.no_new_privileges {
         if let Some(prog) = ctx.seccomp {
-            load_seccomp(prog)?;
+            load_seccomp(ctx, prog, host_pid)?;
         }
     }
     exec(&program, &p.args, &p.env)
 }
 
-fn load_seccomp(prog: &berth_seccomp::Program) -> Result<()> {
+fn load_seccomp(ctx: &InitContext<'_>, prog: &berth_seccomp::Program, host_pid: i32) -> Result<()> {
     let notify = prog
         .load()
         .map_err(|e| Error::Init(format!("loading the seccomp filter: {e}")))?;
     if let (Some(fd), Some(path)) = (notify, prog.listener_path()) {
-        let state = serde_json::json!({ "ociVersion": "1.2.0", "fds": ["seccompFd"], "pid": std::process::id() });
+        // The runtime spec's container process state.
+        let state = serde_json::json!({
+            "ociVersion": ctx.plan.spec.version(),
+            "fds": ["seccompFd"],
+            "pid": host_pid,
+            "metadata": prog.listener_metadata().unwrap_or_default(),
+            "state": hook_state(ctx, host_pid, ContainerState::Creating),
+        });
         let state = serde_json::to_vec(&state).unwrap_or_default();
         berth_seccomp::send_listener_fd(path, &state, fd.as_fd())
             .map_err(|e| Error::Init(format!("sending the seccomp notify fd: {e}")))?;
@@ -302,25 +323,22 @@ fn load_seccomp(prog: &berth_seccomp::Program) -> Result<()> {
     Ok(())
 }
 
-fn creating_state(plan: &Plan) -> serde_json::Value {
-    serde_json::json!({
-        "ociVersion": plan.spec.version(),
-        "id": std::env::var("BERTH_CONTAINER_ID").unwrap_or_default(),
-        "status": "creating",
-        "pid": std::process::id(),
-        "bundle": plan.bundle,
-    })
+/// The state the hooks run from the init get on stdin.
+fn hook_state(ctx: &InitContext<'_>, host_pid: i32, status: ContainerState) -> serde_json::Value {
+    let plan = ctx.plan;
+    crate::state::oci_state(
+        plan.spec.version(),
+        ctx.id,
+        status,
+        host_pid,
+        &plan.bundle,
+        &plan.spec.annotations().clone().unwrap_or_default(),
+    )
 }
 
 fn setns(fd: &OwnedFd, t: LinuxNamespaceType) -> Result<()> {
-    let flag = crate::plan::ns_flag(t) as libc::c_int;
-    // SAFETY: `fd` is an open namespace file descriptor.
-    if unsafe { libc::setns(fd.as_raw_fd(), flag) } != 0 {
-        return Err(sys(format!("joining the {t} namespace"))(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    berth_sys::clone::setns(fd.as_fd(), crate::plan::ns_flag(t))
+        .map_err(sys(format!("joining the {t} namespace")))
 }
 
 /// Groups, gid, uid and capabilities, in the only order that works: the

@@ -34,9 +34,6 @@ pub struct Record {
     pub cgroup: String,
     #[serde(default)]
     pub hooks: Option<Hooks>,
-    /// Set once `start` has completed, or for `run`.
-    #[serde(default)]
-    pub started: bool,
 }
 
 /// Validates a container id like runc (`^[\w+-.]+$`) so it is a safe
@@ -99,7 +96,8 @@ impl Record {
         if !self.init_alive() {
             return ContainerState::Stopped;
         }
-        if dir(root, &self.id).join(START_SOCKET).exists() && !self.started {
+        // start.sock exists from `create` until `start` connects to it.
+        if dir(root, &self.id).join(START_SOCKET).exists() {
             ContainerState::Created
         } else {
             ContainerState::Running
@@ -116,20 +114,39 @@ impl Record {
 
     /// The state JSON of the runtime spec, as hooks and `state` print it.
     pub fn oci_state(&self, status: ContainerState) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "status": status.to_string(),
-            "bundle": self.bundle,
-        });
-        if status != ContainerState::Stopped {
-            v["pid"] = self.pid.into();
-        }
-        if !self.annotations.is_empty() {
-            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
-        }
-        v
+        oci_state(
+            &self.oci_version,
+            &self.id,
+            status,
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
     }
+}
+
+/// The runtime spec's state JSON (the pid is left out once stopped).
+pub fn oci_state(
+    oci_version: &str,
+    id: &str,
+    status: ContainerState,
+    pid: i32,
+    bundle: &Path,
+    annotations: &std::collections::HashMap<String, String>,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": oci_version,
+        "id": id,
+        "status": status.to_string(),
+        "bundle": bundle,
+    });
+    if status != ContainerState::Stopped {
+        v["pid"] = pid.into();
+    }
+    if !annotations.is_empty() {
+        v["annotations"] = serde_json::to_value(annotations).unwrap_or_default();
+    }
+    v
 }
 
 /// (state letter, start time) of a process from `/proc/PID/stat`.

@@ -93,6 +93,17 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<F
     }
 }
 
+/// Joins the namespace `fd` refers to; `nstype` is its `CLONE_NEW*` flag
+/// (the kernel checks that the fd is of that type).
+pub fn setns(fd: BorrowedFd<'_>, nstype: u64) -> io::Result<()> {
+    // SAFETY: `fd` is an open descriptor for the call; setns takes integers.
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype as libc::c_int) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `clone(2)` without a stack: fork semantics with namespace flags.
 unsafe fn legacy_clone(flags: u64) -> io::Result<Forked> {
     // SAFETY: no new stack and no CLONE_VM, so the child runs on a copy of
