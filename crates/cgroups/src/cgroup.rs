@@ -15,6 +15,19 @@ use crate::mounts::System;
 use crate::policy::{self, Probe, Target};
 use crate::{Error, Layout};
 
+/// One hierarchy of a [`Cgroup`], as [`Cgroup::hierarchies`] lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HierarchyDir {
+    /// `true` for cgroup2.
+    pub v2: bool,
+    /// v1 controllers (with `name=...`), the options to mount the hierarchy with; empty for v2.
+    pub controllers: Vec<String>,
+    /// Absolute mount point of the hierarchy on the host.
+    pub mount_point: PathBuf,
+    /// The cgroup's directory in it.
+    pub dir: PathBuf,
+}
+
 /// The directory of the cgroup in one hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Dir {
@@ -168,6 +181,25 @@ impl Cgroup {
 
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// The cgroupfs root this cgroup was resolved under (e.g. `/sys/fs/cgroup`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every hierarchy this cgroup lives in, with what a container's own
+    /// `/sys/fs/cgroup` mount needs: the mount to make and the directory to bind.
+    pub fn hierarchies(&self) -> Vec<HierarchyDir> {
+        self.dirs
+            .iter()
+            .map(|d| HierarchyDir {
+                v2: d.v2,
+                controllers: d.controllers.clone(),
+                mount_point: d.mount.clone(),
+                dir: d.full(),
+            })
+            .collect()
     }
 
     /// `(hierarchy name, absolute directory)` for each hierarchy, e.g. `("memory", ...)`.

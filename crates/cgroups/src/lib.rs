@@ -44,7 +44,7 @@ mod testing;
 mod tests;
 
 pub use bpf::{compile as compile_device_filter, Insn};
-pub use cgroup::{Cgroup, Stats};
+pub use cgroup::{Cgroup, HierarchyDir, Stats};
 pub use devices::{DevKind, DeviceRule};
 pub use error::Error;
 pub use mounts::{detect, detect_from_mountinfo, parse_mountinfo, Hierarchy, Layout, System};

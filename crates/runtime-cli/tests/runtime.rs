@@ -745,3 +745,26 @@ fn no_pivot_moves_the_root_instead() {
         "{text}"
     );
 }
+
+#[test]
+fn cgroup_mount_shows_the_containers_own_cgroup() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    // With a cgroup namespace (runc's default spec) and without one (binds
+    // of the container's own directories), /sys/fs/cgroup shows its limits.
+    for cgroupns in [true, false] {
+        let mut b = Bundle::new(&["cat", "/sys/fs/cgroup/pids/pids.max"]);
+        b.config["linux"]["resources"]["pids"] = json!({"limit": 77});
+        if !cgroupns {
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("ns")
+                .retain(|n| n["type"] != "cgroup");
+        }
+        let (code, out, err) = rt.run(&b);
+        assert_eq!(code, 0, "cgroupns={cgroupns}: {err}");
+        assert_eq!(out, "77\n", "cgroupns={cgroupns}");
+    }
+}

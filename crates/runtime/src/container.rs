@@ -263,7 +263,8 @@ impl Runtime {
                 crate::init::main(InitContext {
                     id: &opts.id,
                     plan: &plan,
-                    cgroup: self_migrates.then_some(&cgroup),
+                    cgroup: &cgroup,
+                    self_migrates,
                     early,
                     channel: child_chan,
                     gate,

@@ -25,8 +25,10 @@ pub enum StartGate {
 pub struct InitContext<'a> {
     pub id: &'a str,
     pub plan: &'a Plan,
-    /// Set when the init moves itself into its v1 cgroups.
-    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
+    /// The container's cgroup; with `self_migrates`, the init moves itself
+    /// into its v1 directories.
+    pub cgroup: &'a berth_cgroups::Cgroup,
+    pub self_migrates: bool,
     /// The early start: the init prepares its mounts while the parent still
     /// creates the cgroup, and waits for `Go` only before joining it.
     pub early: bool,
@@ -164,8 +166,8 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         Some(pid) => pid,
         None => recv_go(&ctx.channel)?,
     };
-    if let Some(cg) = ctx.cgroup {
-        cg.join_self_v1()?;
+    if ctx.self_migrates {
+        ctx.cgroup.join_self_v1()?;
     }
     if ns.creates(LinuxNamespaceType::Cgroup) {
         // Now in its cgroup: that cgroup becomes the namespace's root.
@@ -175,7 +177,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
             .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
     }
     if let Some(p) = &prepared {
-        crate::rootfs::prepare_rest(plan, p)?;
+        crate::rootfs::prepare_rest(plan, p, ctx.cgroup)?;
     }
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| sys("sethostname")(e.into()))?;

@@ -7,6 +7,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use berth_cgroups::{Cgroup, HierarchyDir, Layout};
 use berth_sys::mount::{self, MsFlags};
 use berth_sys::path::{ensure_in_root, fd_path, open_in_root, Kind};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -15,7 +16,6 @@ use rustix::fs::{FileType, Mode, OFlags};
 use crate::error::{sys, Error, Result};
 use crate::plan::{DevicePlan, MountKind, MountPlan, Plan};
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
@@ -66,7 +66,7 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
         .position(|m| m.kind == MountKind::Cgroup)
         .unwrap_or(plan.mounts.len());
     for m in &plan.mounts[..done] {
-        mount_one(root.as_fd(), m, userns, cgroupns)?;
+        mount_one(root.as_fd(), m, userns, cgroupns, None)?;
     }
     Ok(Prepared {
         root,
@@ -76,13 +76,13 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
 }
 
 /// The mounts [`prepare`] left (from the first `cgroup` mount on), then the
-/// devices and `/dev` symlinks.
-pub fn prepare_rest(plan: &Plan, p: &Prepared) -> Result<()> {
+/// devices and `/dev` symlinks. The process is in `cgroup` by now.
+pub fn prepare_rest(plan: &Plan, p: &Prepared, cgroup: &Cgroup) -> Result<()> {
     let root = &p.root;
     let userns = plan.namespaces.has(LinuxNamespaceType::User);
     let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
     for m in &plan.mounts[p.done..] {
-        mount_one(root.as_fd(), m, userns, cgroupns)?;
+        mount_one(root.as_fd(), m, userns, cgroupns, Some(cgroup))?;
     }
     let dev_is_bind = plan
         .mounts
@@ -122,7 +122,15 @@ fn shared_fix(plan: &Plan) -> MsFlags {
     }
 }
 
-fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, userns: bool, cgroupns: bool) -> Result<()> {
+/// One spec mount. `cgroup` is `None` before the process joined its cgroup,
+/// when [`prepare`] stops short of the first `cgroup` mount.
+fn mount_one(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    userns: bool,
+    cgroupns: bool,
+    cgroup: Option<&Cgroup>,
+) -> Result<()> {
     let dest = &m.destination;
     match &m.kind {
         MountKind::Bind { source } => {
@@ -159,7 +167,12 @@ fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, userns: bool, cgroupns: bool) 
                 check_fs_type(root, dest, 0x9fa0)?;
             }
         }
-        MountKind::Cgroup => return mount_cgroup(root, m, cgroupns),
+        MountKind::Cgroup => {
+            let cg = cgroup.ok_or_else(|| {
+                Error::Init("a cgroup mount came before the cgroup was joined".into())
+            })?;
+            return mount_cgroup(root, m, cgroupns, cg);
+        }
     }
     finish_mount(root, m)
 }
@@ -204,104 +217,47 @@ fn check_fs_type(root: BorrowedFd<'_>, dest: &Path, magic: i64) -> Result<()> {
     Ok(())
 }
 
-/// One line of /proc/self/mountinfo: (mount point, fs type, super options).
-fn cgroup_mounts() -> Result<Vec<(PathBuf, String, String)>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io {
-        what: "reading",
-        path: "/proc/self/mountinfo".into(),
-        source: e,
-    })?;
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or("");
-        let superopts = post.nth(1).unwrap_or("");
-        if (fstype == "cgroup" || fstype == "cgroup2") && mountpoint.starts_with("/sys/fs/cgroup") {
-            out.push((
-                PathBuf::from(mountpoint),
-                fstype.to_string(),
-                superopts.to_string(),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// This process's cgroup path in the hierarchy with `superopts`.
-fn own_cgroup(own: &str, fstype: &str, superopts: &str) -> Option<String> {
-    for line in own.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let matches = if fstype == "cgroup2" {
-            ctrls.is_empty()
-        } else {
-            !ctrls.is_empty()
-                && ctrls
-                    .split(',')
-                    .all(|c| superopts.split(',').any(|o| o == c))
-        };
-        if matches {
-            return Some(path.to_string());
-        }
-    }
-    None
-}
-
 /// A `cgroup` mount: with a cgroup namespace, a fresh mount of each
 /// hierarchy (rooted at the container's cgroup by the namespace); without
-/// one, binds of the container's own cgroup directories.
-fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool) -> Result<()> {
+/// one, binds of the container's own cgroup directories. On v1 and hybrid
+/// hosts the hierarchies sit in a tmpfs, one directory each, named as on
+/// the host.
+fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool, cg: &Cgroup) -> Result<()> {
     let dest = &m.destination;
     let flags =
         m.options.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME);
     let ro = m.options.flags & libc::MS_RDONLY;
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let hierarchies = cgroup_mounts()?;
-    let host_is_v2 = rustix::fs::statfs("/sys/fs/cgroup")
-        .map(|s| s.f_type == CGROUP2_SUPER_MAGIC)
-        .unwrap_or(false);
     let target =
         ensure_in_root(root, dest, Kind::Dir).map_err(sys(what("creating mount point", dest)))?;
-    let one =
-        |target: BorrowedFd<'_>, mountpoint: &Path, fstype: &str, superopts: &str| -> Result<()> {
-            if cgroupns {
-                let data = if fstype == "cgroup2" {
-                    None
-                } else {
-                    Some(controllers_of(superopts))
-                };
-                mount::mount_fs_at(fstype, target, fstype, flags | ro, data.as_deref())
-                    .map_err(sys(format!("mounting {fstype} on {}", dest.display())))
+    let one = |target: BorrowedFd<'_>, h: &HierarchyDir| -> Result<()> {
+        if cgroupns {
+            let (fstype, data) = if h.v2 {
+                ("cgroup2", None)
             } else {
-                let rel = own_cgroup(&own, fstype, superopts).unwrap_or_else(|| "/".into());
-                let src = mountpoint.join(rel.trim_start_matches('/'));
-                mount::bind_at(&src, target, false)
-                    .map_err(sys(format!("bind-mounting {}", src.display())))?;
-                Ok(())
-            }
-        };
-    if host_is_v2 {
-        let (mp, fstype, so) = hierarchies
-            .iter()
-            .find(|(mp, _, _)| mp == Path::new("/sys/fs/cgroup"))
-            .cloned()
-            .unwrap_or_else(|| ("/sys/fs/cgroup".into(), "cgroup2".into(), String::new()));
-        one(target.as_fd(), &mp, &fstype, &so)?;
+                ("cgroup", Some(h.controllers.join(",")))
+            };
+            mount::mount_fs_at(fstype, target, fstype, flags | ro, data.as_deref())
+                .map_err(sys(format!("mounting {fstype} on {}", dest.display())))
+        } else {
+            mount::bind_at(&h.dir, target, false)
+                .map_err(sys(format!("bind-mounting {}", h.dir.display())))
+        }
+    };
+    let hierarchies = cg.hierarchies();
+    if cg.layout() == Layout::Unified {
+        if let Some(h) = hierarchies.iter().find(|h| h.v2) {
+            one(target.as_fd(), h)?;
+        }
         if !cgroupns && ro != 0 {
             let t = open_in_root(root, dest, OFlags::PATH).map_err(sys(what("reopening", dest)))?;
             mount::remount_bind_at(t.as_fd(), ro | flags).map_err(sys(what("remounting", dest)))?;
         }
         return Ok(());
     }
-    // cgroup v1 or hybrid: a tmpfs holding one directory per hierarchy.
     mount::mount_fs_at("tmpfs", target.as_fd(), "tmpfs", flags, Some("mode=755"))
         .map_err(sys(what("mounting tmpfs for cgroups on", dest)))?;
-    for (mp, fstype, so) in &hierarchies {
-        let Ok(name) = mp.strip_prefix("/sys/fs/cgroup") else {
+    for h in &hierarchies {
+        let Ok(name) = h.mount_point.strip_prefix(cg.root()) else {
             continue;
         };
         if name.as_os_str().is_empty() {
@@ -309,7 +265,7 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool) -> Result<(
         }
         let sub = dest.join(name);
         let t = ensure_in_root(root, &sub, Kind::Dir).map_err(sys(what("creating", &sub)))?;
-        one(t.as_fd(), mp, fstype, so)?;
+        one(t.as_fd(), h)?;
         if !cgroupns {
             let t = open_in_root(root, &sub, OFlags::PATH).map_err(sys(what("reopening", &sub)))?;
             mount::remount_bind_at(t.as_fd(), ro | flags).map_err(sys(what("remounting", &sub)))?;
@@ -327,17 +283,6 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, cgroupns: bool) -> Result<(
         .map_err(sys(what("remounting", dest)))?;
     }
     Ok(())
-}
-
-/// The `-o` options of a v1 hierarchy: its controllers and `name=`.
-fn controllers_of(superopts: &str) -> String {
-    superopts
-        .split(',')
-        .filter(|o| {
-            !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children"
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Directories holding device nodes, resolved once each.
