@@ -328,69 +328,50 @@ fn check_devices() -> R {
     result
 }
 
-/// `struct clone_args` (v2, with the cgroup field).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
 /// clone3 with CLONE_INTO_CGROUP: the child starts life inside the cgroup.
 fn check_clone_fd() -> R {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (cg, dir) = cgroup("fd")?;
     let Some(fd) = cg.clone_into_fd() else {
         cg.destroy().map_err(e)?;
         return Err("None on pure v2".into());
     };
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: u64::try_from(fd.as_raw_fd()).map_err(e)?,
-        ..Default::default()
-    };
-    // SAFETY: `args` is a live `struct clone_args` of the size passed; with no CLONE_VM and no
-    // stack the child gets a copy of this single-threaded process, and it only calls pause(2)
-    // (async-signal-safe) until the parent kills it.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if pid == 0 {
-        loop {
+    // SAFETY: this test process is single-threaded here, and the child only
+    // calls pause(2) until the parent kills it.
+    let forked = unsafe { berth_sys::clone::clone3(0, Some(fd.as_fd())) };
+    let pid = match forked {
+        Ok(berth_sys::clone::Forked::Child) => loop {
             // SAFETY: pause has no preconditions.
             unsafe { libc::pause() };
+        },
+        Ok(berth_sys::clone::Forked::Parent {
+            pid,
+            in_cgroup: true,
+        }) => pid,
+        Ok(berth_sys::clone::Forked::Parent {
+            pid,
+            in_cgroup: false,
+        }) => {
+            // SAFETY: our own unreaped child; the pid cannot have been reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = berth_sys::signal::wait_child(pid);
+            cg.destroy().map_err(e)?;
+            return Err("clone3 fell back to a plain fork, not into the cgroup".into());
         }
-    }
-    let result = if pid < 0 {
-        Err(format!("clone3: {}", std::io::Error::last_os_error()))
+        Err(err) => {
+            cg.destroy().map_err(e)?;
+            return Err(format!("clone3: {err}"));
+        }
+    };
+    let own = read(format!("/proc/{pid}/cgroup"));
+    // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = berth_sys::signal::wait_child(pid);
+    let own = own?;
+    let result = if own == "0::/berth-vm/fd" {
+        Ok(format!("child born in {own:?} ({})", dir.display()))
     } else {
-        let own = read(format!("/proc/{pid}/cgroup"))?;
-        // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        let mut status = 0;
-        // SAFETY: waiting for our own child with a valid status pointer.
-        unsafe { libc::waitpid(pid as i32, &mut status, 0) };
-        if own == "0::/berth-vm/fd" {
-            Ok(format!("child born in {own:?} ({})", dir.display()))
-        } else {
-            Err(format!("child is in {own:?}"))
-        }
+        Err(format!("child is in {own:?}"))
     };
     drop(fd);
     cg.destroy().map_err(e)?;

@@ -284,9 +284,7 @@ fn failing_hook_aborts_create_and_leaves_nothing() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
-    b.write();
-    let id = rt.id();
-    let out = rt.exec(&["create", "--bundle", &b.path().display().to_string(), &id]);
+    let (id, out) = rt.create(&b);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("createRuntime hook /bin/false"), "{err}");
@@ -522,9 +520,7 @@ fn bad_config_names_the_field_and_leaves_nothing() {
     for (i, (edit, field)) in cases.into_iter().enumerate() {
         let mut b = Bundle::new(&["true"]);
         edit(&mut b.config);
-        b.write();
-        let id = rt.id();
-        let out = rt.exec(&["create", "--bundle", &b.path().display().to_string(), &id]);
+        let (id, out) = rt.create(&b);
         let err = String::from_utf8_lossy(&out.stderr);
         if i == 4 {
             // A hostname with the default uts namespace is fine.

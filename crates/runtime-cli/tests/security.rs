@@ -17,9 +17,7 @@ fn runtime_binary_cannot_be_rewritten_from_the_container() {
     }
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
-    b.write();
-    let id = rt.id();
-    let out = rt.exec(&["create", "--bundle", &b.path().display().to_string(), &id]);
+    let (id, out) = rt.create(&b);
     assert!(
         out.status.success(),
         "{}",

@@ -179,6 +179,15 @@ impl Runtime {
         }
     }
 
+    /// `create` of `bundle` (its config written first) under a new id.
+    pub fn create(&self, bundle: &Bundle) -> (String, Output) {
+        bundle.write();
+        let id = self.id();
+        let path = bundle.path().display().to_string();
+        let out = self.exec(&["create", "--bundle", &path, &id]);
+        (id, out)
+    }
+
     /// `run` of `bundle` under a new id: (exit code, stdout, stderr).
     pub fn run(&self, bundle: &Bundle) -> (i32, String, String) {
         bundle.write();
