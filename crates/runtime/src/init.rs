@@ -185,16 +185,20 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
     if let Some(d) = &plan.domainname {
         rustix::system::setdomainname(d.as_bytes()).map_err(|e| sys("setdomainname")(e.into()))?;
     }
-    let procfs = ProcFs::open().map_err(sys("opening a private procfs"))?;
-    for (key, value) in &plan.sysctls {
-        procfs
-            .write(key, value.as_bytes())
-            .map_err(sys(format!("writing sysctl {}", key.display())))?;
-    }
-    if let Some(adj) = plan.process.oom_score_adj {
-        procfs
-            .write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
-            .map_err(sys("writing oom_score_adj"))?;
+    // A private procfs instance costs a new superblock: only when there is
+    // something to write through it.
+    if !plan.sysctls.is_empty() || plan.process.oom_score_adj.is_some() {
+        let procfs = ProcFs::open().map_err(sys("opening a private procfs"))?;
+        for (key, value) in &plan.sysctls {
+            procfs
+                .write(key, value.as_bytes())
+                .map_err(sys(format!("writing sysctl {}", key.display())))?;
+        }
+        if let Some(adj) = plan.process.oom_score_adj {
+            procfs
+                .write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
+                .map_err(sys("writing oom_score_adj"))?;
+        }
     }
 
     let hooks = &plan.hooks;
