@@ -116,22 +116,13 @@ impl Runtime {
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
         let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
         let blocked = SignalSet::block(&sigs).map_err(sys("blocking signals"))?;
-        let spawned = match self.spawn(opts, SpawnMode::Run) {
-            Ok(s) => s,
+        let pid = match self.launch(opts) {
+            Ok(pid) => pid,
             Err(e) => {
                 let _ = blocked.restore();
                 return Err(e);
             }
         };
-        let (record, chan) = spawned;
-        let started = self.finish_start(&record, &chan);
-        if let Err(e) = started {
-            let _ = signal::kill(record.pid, libc::SIGKILL);
-            let _ = signal::wait_child(record.pid);
-            let _ = self.cleanup(&record);
-            let _ = blocked.restore();
-            return Err(e);
-        }
         if detach {
             let _ = blocked.restore();
             return Ok(0);
@@ -140,19 +131,33 @@ impl Runtime {
             let sig = blocked.wait().map_err(sys("waiting for signals"))?;
             if sig == libc::SIGCHLD {
                 if let Some(exit) =
-                    signal::try_wait_child(record.pid).map_err(sys("waiting for the container"))?
+                    signal::try_wait_child(pid).map_err(sys("waiting for the container"))?
                 {
                     break exit;
                 }
             } else {
-                let _ = signal::kill(record.pid, sig);
+                let _ = signal::kill(pid, sig);
             }
         };
         let _ = blocked.restore();
         if !keep {
-            self.cleanup(&record)?;
+            self.cleanup(&Record::load(&self.root, &opts.id)?)?;
         }
         Ok(exit.shell_code())
+    }
+
+    /// Creates and starts a container in one step and returns the pid of
+    /// its init, which stays a child of the caller: what a supervisor that
+    /// reaps its container wants. On failure nothing is left behind.
+    pub fn launch(&self, opts: &CreateOptions) -> Result<i32> {
+        let (record, chan) = self.spawn(opts, SpawnMode::Run)?;
+        if let Err(e) = self.finish_start(&record, &chan) {
+            let _ = signal::kill(record.pid, libc::SIGKILL);
+            let _ = signal::wait_child(record.pid);
+            let _ = self.cleanup(&record);
+            return Err(e);
+        }
+        Ok(record.pid)
     }
 
     fn finish_start(&self, record: &Record, chan: &Channel) -> Result<()> {
