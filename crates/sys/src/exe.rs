@@ -39,10 +39,18 @@ pub fn reexec_protected() -> io::Result<()> {
     if is_protected()? {
         return Ok(());
     }
-    let tree = open_tree_ro()?;
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
         .collect::<io::Result<_>>()?;
+    exec_protected(&args)
+}
+
+/// Executes the running binary from a read-only detached mount with
+/// `args` (argv\[0\] included) and the current environment: how a process
+/// that will parent containers (the runtime, berth's supervisor) starts.
+/// Returns only on failure.
+pub fn exec_protected(args: &[CString]) -> io::Result<()> {
+    let tree = open_tree_ro()?;
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();

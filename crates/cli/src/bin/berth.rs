@@ -1,5 +1,7 @@
 //! `berth`: the Docker-compatible CLI. Thin: parse, call a library, print.
 
+#[path = "../container_cmds/mod.rs"]
+mod container_cmds;
 #[path = "../image_cmds/mod.rs"]
 mod image_cmds;
 
@@ -19,6 +21,14 @@ struct Cli {
         default_value = "/var/lib/berth"
     )]
     root: PathBuf,
+    /// Root of state that does not outlive a reboot (runtime state, sockets).
+    #[arg(
+        long = "run-root",
+        global = true,
+        env = "BERTH_RUN_ROOT",
+        default_value = "/run/berth"
+    )]
+    run_root: PathBuf,
     /// A registry that may be reached over plain HTTP (repeatable).
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
@@ -31,6 +41,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Create and run a new container from an image.
+    Run(container_cmds::RunArgs),
+    /// Create a new container.
+    Create(container_cmds::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(container_cmds::StartArgs),
+    /// Stop one or more running containers.
+    Stop(container_cmds::StopArgs),
+    /// Restart one or more containers.
+    Restart(container_cmds::RestartArgs),
+    /// Kill one or more running containers.
+    Kill(container_cmds::KillArgs),
+    /// Remove one or more containers.
+    Rm(container_cmds::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(container_cmds::WaitArgs),
+    /// List containers.
+    #[command(alias = "list")]
+    Ps(container_cmds::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(container_cmds::LogsArgs),
+    /// Pause all processes within one or more containers.
+    Pause(container_cmds::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(container_cmds::PauseArgs),
+    /// Rename a container.
+    Rename(container_cmds::RenameArgs),
+    /// Manage containers.
+    Container(ContainerCmd),
+    /// Manage volumes.
+    Volume(container_cmds::VolumeCmd),
     /// Download an image from a registry.
     Pull(image_cmds::PullArgs),
     /// Upload an image to a registry.
@@ -49,6 +90,34 @@ enum Cmd {
     Logout(image_cmds::LogoutArgs),
     /// Manage images.
     Image(ImageCmd),
+}
+
+#[derive(Args)]
+struct ContainerCmd {
+    #[command(subcommand)]
+    cmd: ContainerSub,
+}
+
+#[derive(Subcommand)]
+enum ContainerSub {
+    Run(container_cmds::RunArgs),
+    Create(container_cmds::CreateArgs),
+    Start(container_cmds::StartArgs),
+    Stop(container_cmds::StopArgs),
+    Restart(container_cmds::RestartArgs),
+    Kill(container_cmds::KillArgs),
+    #[command(alias = "remove")]
+    Rm(container_cmds::RmArgs),
+    Wait(container_cmds::WaitArgs),
+    #[command(alias = "list", alias = "ps")]
+    Ls(container_cmds::PsArgs),
+    Logs(container_cmds::LogsArgs),
+    Pause(container_cmds::PauseArgs),
+    Unpause(container_cmds::PauseArgs),
+    Rename(container_cmds::RenameArgs),
+    Inspect(container_cmds::ContainerInspectArgs),
+    /// Remove all stopped containers.
+    Prune(container_cmds::ContainerPruneArgs),
 }
 
 #[derive(Args)]
@@ -81,9 +150,39 @@ fn restore_sigpipe() {
     }
 }
 
+/// `berth --root R --run-root RR supervise ID [--attach]`: the container
+/// supervisor, started by `run`/`start` with exactly these arguments. Kept
+/// out of clap so the long-lived process builds as little as possible.
+fn supervise_args() -> Option<(PathBuf, PathBuf, String, bool)> {
+    let a: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if a.len() < 7 || a[1] != "--root" || a[3] != "--run-root" || a[5] != "supervise" {
+        return None;
+    }
+    let attach = a.get(7).is_some_and(|x| x == "--attach");
+    Some((
+        PathBuf::from(&a[2]),
+        PathBuf::from(&a[4]),
+        a[6].to_string_lossy().into_owned(),
+        attach,
+    ))
+}
+
 fn main() -> ExitCode {
+    if let Some((root, run_root, id, attach)) = supervise_args() {
+        let engine = berth_engine::Engine::new(&root, &run_root);
+        let code = berth_engine::supervisor::main(&engine, &id, attach);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     restore_sigpipe();
-    let cli = Cli::parse();
+    // Docker's CLI exits 125 on a usage error.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -91,54 +190,140 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let g = image_cmds::Global {
-        root: cli.root,
-        insecure_registries: cli.insecure_registries,
+        root: cli.root.clone(),
+        insecure_registries: cli.insecure_registries.clone(),
     };
-    let r = match cli.cmd {
+    let ctx = container_cmds::Ctx {
+        root: cli.root,
+        run_root: cli.run_root,
+        image: image_cmds::Global {
+            root: g.root.clone(),
+            insecure_registries: g.insecure_registries.clone(),
+        },
+    };
+    match container_command(&ctx, cli.cmd) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("{}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Runs a container or volume command (or `inspect`, which looks for a
+/// container before an image); `None` leaves `cmd` to the image commands.
+fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::CmdResult {
+    use container_cmds as c;
+    match cmd {
+        Cmd::Run(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Run(a),
+        }) => c::run(ctx, a),
+        Cmd::Create(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Create(a),
+        }) => c::create(ctx, a),
+        Cmd::Start(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Start(a),
+        }) => c::start(ctx, a),
+        Cmd::Stop(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Stop(a),
+        }) => c::stop(ctx, a),
+        Cmd::Restart(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Restart(a),
+        }) => c::restart(ctx, a),
+        Cmd::Kill(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Kill(a),
+        }) => c::kill(ctx, a),
+        Cmd::Rm(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Rm(a),
+        }) => c::rm(ctx, a),
+        Cmd::Wait(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Wait(a),
+        }) => c::wait(ctx, a),
+        Cmd::Ps(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Ls(a),
+        }) => c::ps(ctx, a),
+        Cmd::Logs(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Logs(a),
+        }) => c::logs(ctx, a),
+        Cmd::Pause(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Pause(a),
+        }) => c::pause(ctx, a),
+        Cmd::Unpause(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Unpause(a),
+        }) => c::unpause(ctx, a),
+        Cmd::Rename(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Rename(a),
+        }) => c::rename(ctx, a),
+        Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Inspect(a),
+        }) => c::container_inspect(ctx, a),
+        Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Prune(a),
+        }) => c::container_prune(ctx, a),
+        Cmd::Volume(v) => c::volume(ctx, v),
+        Cmd::Inspect(a) => inspect_any(ctx, a),
+        other => image_command(&ctx.image, other),
+    }
+}
+
+/// `inspect`: containers by name or id first, then images.
+fn inspect_any(ctx: &container_cmds::Ctx, a: image_cmds::InspectArgs) -> container_cmds::CmdResult {
+    let found = container_cmds::inspect_containers(ctx, a.names());
+    if found.iter().all(Option::is_some) && !found.is_empty() {
+        let docs: Vec<serde_json::Value> = found.into_iter().flatten().collect();
+        return container_cmds::print_inspect(&docs, a.format()).map(|()| 0);
+    }
+    image_command(&ctx.image, Cmd::Inspect(a))
+}
+
+/// Runs an image command.
+fn image_command(g: &image_cmds::Global, cmd: Cmd) -> container_cmds::CmdResult {
+    let r = match cmd {
         Cmd::Pull(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Pull(a),
-        }) => image_cmds::pull(&g, a),
+        }) => image_cmds::pull(g, a),
         Cmd::Push(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Push(a),
-        }) => image_cmds::push(&g, a),
+        }) => image_cmds::push(g, a),
         Cmd::Images(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Ls(a),
-        }) => image_cmds::images(&g, a),
+        }) => image_cmds::images(g, a),
         Cmd::Rmi(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Rm(a),
-        }) => image_cmds::rmi(&g, a),
+        }) => image_cmds::rmi(g, a),
         Cmd::Tag(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Tag(a),
-        }) => image_cmds::tag(&g, a),
+        }) => image_cmds::tag(g, a),
         Cmd::Inspect(a)
         | Cmd::Image(ImageCmd {
             cmd: ImageSub::Inspect(a),
-        }) => image_cmds::inspect(&g, a),
+        }) => image_cmds::inspect(g, a),
         Cmd::Image(ImageCmd {
             cmd: ImageSub::Prune(a),
-        }) => image_cmds::prune(&g, a),
-        Cmd::Login(a) => image_cmds::login(&g, a),
-        Cmd::Logout(a) => image_cmds::logout(&g, a),
+        }) => image_cmds::prune(g, a),
+        Cmd::Login(a) => image_cmds::login(g, a),
+        Cmd::Logout(a) => image_cmds::logout(g, a),
+        _ => return Err(container_cmds::Failure::new("not an image command", 1)),
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let mut msg = format!("Error: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                let s_txt = s.to_string();
-                if !msg.contains(&s_txt) {
-                    msg.push_str(&format!(": {s_txt}"));
-                }
-                src = s.source();
-            }
-            eprintln!("{msg}");
-            ExitCode::FAILURE
-        }
-    }
+    r.map(|()| 0).map_err(|e| {
+        container_cmds::Failure::new(format!("Error: {}", container_cmds::error_chain(&e)), 1)
+    })
 }

@@ -14,6 +14,16 @@ pub struct InspectArgs {
     images: Vec<String>,
 }
 
+impl InspectArgs {
+    /// What the user asked to inspect.
+    pub fn names(&self) -> &[String] {
+        &self.images
+    }
+    pub fn format(&self) -> Option<&str> {
+        self.format.as_deref()
+    }
+}
+
 pub fn inspect(g: &Global, a: InspectArgs) -> Result<()> {
     let store = open_store(g)?;
     let mut out = Vec::new();

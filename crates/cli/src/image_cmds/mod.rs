@@ -1,7 +1,7 @@
 //! The image commands of `berth`: argument types and the glue from them to
 //! the image and registry libraries.
 
-mod format;
+pub(crate) mod format;
 mod inspect;
 mod login;
 mod manage;
@@ -53,7 +53,7 @@ pub enum CliError {
 
 pub type Result<T> = std::result::Result<T, CliError>;
 
-fn open_store(g: &Global) -> Result<Arc<ImageStore>> {
+pub(crate) fn open_store(g: &Global) -> Result<Arc<ImageStore>> {
     Ok(Arc::new(ImageStore::open(&g.root)?))
 }
 
@@ -69,15 +69,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// An image found from what the user typed, with the name it matched.
-struct Found {
-    record: ImageRecord,
+pub(crate) struct Found {
+    pub record: ImageRecord,
     names: Vec<String>,
     by_name: Option<String>,
 }
 
 /// Resolves a user's image argument the way Docker does: a name first,
 /// then a (prefix of an) image id or a manifest digest.
-fn find_image(store: &ImageStore, arg: &str) -> Result<Found> {
+pub(crate) fn find_image(store: &ImageStore, arg: &str) -> Result<Found> {
     let all = store.meta().list()?;
     if let Ok(r) = arg.parse::<Reference>() {
         if let Some(n) = r.tagged_name() {

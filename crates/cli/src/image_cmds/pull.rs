@@ -24,6 +24,17 @@ pub struct PullArgs {
     name: String,
 }
 
+impl PullArgs {
+    /// A quiet pull of `name` (for `run`/`create` of a missing image).
+    pub fn quiet(name: &str) -> PullArgs {
+        PullArgs {
+            quiet: true,
+            platform: None,
+            name: name.to_owned(),
+        }
+    }
+}
+
 fn parse_platform(s: &str) -> Result<Platform> {
     let mut it = s.split('/');
     match (it.next(), it.next(), it.next(), it.next()) {

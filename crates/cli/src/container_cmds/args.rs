@@ -1,0 +1,285 @@
+//! `berth create`/`run` flags, spelled as Docker spells them, and their
+//! translation into the engine's typed options.
+
+use std::collections::BTreeMap;
+
+use berth_engine::options::{
+    normalize_cap, parse_bytes, parse_cpus, parse_signal, ContainerOptions, DeviceSpec, LogOptions,
+    MountSpec, Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
+};
+use berth_engine::Result;
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    /// Print help (`-h` is --hostname, as in Docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to take the host's).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long = "hostname")]
+    pub hostname: Option<String>,
+    /// Keep STDIN open.
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Bind mount a volume (SRC:DST[:ro]).
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,...).
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (DST[:OPTIONS]).
+    #[arg(long = "tmpfs")]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Memory limit.
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (name=soft[:hard]).
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options (seccomp=PROFILE|unconfined, no-new-privileges).
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Add a host device to the container.
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Restart policy (no, on-failure[:max-retries], always, unless-stopped).
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u32>,
+    /// Set metadata on a container (KEY=VALUE).
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Connect a container to a network (none, host).
+    #[arg(long = "network", alias = "net", default_value = "none")]
+    pub network: String,
+    /// Log driver options (max-size, max-file).
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Log driver (json-file only).
+    #[arg(long = "log-driver", default_value = "json-file")]
+    pub log_driver: String,
+    /// Pull image before running (always, missing, never).
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// The image to run.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl CreateArgs {
+    /// The engine's options; every flag's text is checked here.
+    pub fn options(&self) -> Result<ContainerOptions> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(berth_engine::error::io_err("reading env file", f))?;
+            for line in text.lines() {
+                let l = line.trim_start();
+                if l.is_empty() || l.starts_with('#') {
+                    continue;
+                }
+                push_env(&mut env, l);
+            }
+        }
+        for e in &self.env {
+            push_env(&mut env, e);
+        }
+        let mut mounts = Vec::new();
+        for v in &self.volume {
+            mounts.push(MountSpec::parse_volume(v)?);
+        }
+        for m in &self.mount {
+            mounts.push(MountSpec::parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            mounts.push(MountSpec::parse_tmpfs(t)?);
+        }
+        let mut security = SecurityOptions::default();
+        for s in &self.security_opt {
+            match s.split_once(['=', ':']) {
+                Some(("seccomp", "unconfined")) => security.seccomp = SeccompChoice::Unconfined,
+                Some(("seccomp", path)) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(berth_engine::error::io_err("reading seccomp profile", path))?;
+                    security.seccomp = SeccompChoice::Profile(text);
+                }
+                Some(("no-new-privileges", v)) => security.no_new_privileges = v != "false",
+                None if s == "no-new-privileges" => security.no_new_privileges = true,
+                Some(("apparmor" | "label", _)) => {}
+                _ => {
+                    return Err(berth_engine::error::invalid(
+                        "security option",
+                        s,
+                        "expected seccomp=PROFILE|unconfined or no-new-privileges",
+                    ))
+                }
+            }
+        }
+        if self.log_driver != "json-file" {
+            return Err(berth_engine::error::invalid(
+                "log driver",
+                &self.log_driver,
+                "berth writes json-file logs",
+            ));
+        }
+        let mut log = LogOptions::default();
+        for o in &self.log_opt {
+            log.set(o)?;
+        }
+        let restart: RestartPolicy = self.restart.parse()?;
+        if self.rm && restart != RestartPolicy::No {
+            return Err(berth_engine::error::invalid(
+                "restart policy",
+                &self.restart,
+                "--restart and --rm cannot be used together",
+            ));
+        }
+        if self.init {
+            return Err(berth_engine::error::invalid(
+                "flag",
+                "--init",
+                "this build of berth has no init binary to inject yet; use an image with its own init",
+            ));
+        }
+        if let Some(s) = &self.stop_signal {
+            parse_signal(s)?;
+        }
+        let mut labels = BTreeMap::new();
+        for l in &self.label {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            labels.insert(k.to_owned(), v.to_owned());
+        }
+        Ok(ContainerOptions {
+            name: self.name.clone(),
+            cmd: self.command.clone(),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    vec![]
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            env,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            tty: self.tty,
+            interactive: self.interactive,
+            mounts,
+            read_only: self.read_only,
+            resources: Resources {
+                memory: self.memory.as_deref().map(parse_bytes).transpose()?,
+                memory_swap: match self.memory_swap.as_deref() {
+                    Some("-1") => Some(-1),
+                    Some(s) => Some(parse_bytes(s)?),
+                    None => None,
+                },
+                nano_cpus: self.cpus.as_deref().map(parse_cpus).transpose()?,
+                cpu_shares: self.cpu_shares,
+                cpuset_cpus: self.cpuset_cpus.clone(),
+                pids_limit: self.pids_limit.filter(|p| *p > 0),
+            },
+            ulimits: self
+                .ulimit
+                .iter()
+                .map(|u| u.parse::<Ulimit>())
+                .collect::<Result<_>>()?,
+            cap_add: self
+                .cap_add
+                .iter()
+                .map(|c| normalize_cap(c))
+                .collect::<Result<_>>()?,
+            cap_drop: self
+                .cap_drop
+                .iter()
+                .map(|c| normalize_cap(c))
+                .collect::<Result<_>>()?,
+            privileged: self.privileged,
+            security,
+            devices: self
+                .device
+                .iter()
+                .map(|d| d.parse::<DeviceSpec>())
+                .collect::<Result<_>>()?,
+            init: self.init,
+            restart,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            labels,
+            network: self.network.parse()?,
+            auto_remove: self.rm,
+            log,
+        })
+    }
+}
+
+/// `KEY=VALUE` as given; a bare `KEY` takes the host's value, or is
+/// dropped when the host has none (as Docker does).
+fn push_env(env: &mut Vec<String>, e: &str) {
+    if e.contains('=') {
+        env.push(e.to_owned());
+    } else if let Ok(v) = std::env::var(e) {
+        env.push(format!("{e}={v}"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The container commands of `berth`: flags in, one engine call, Docker's
+//! output and exit codes out.
+
+mod args;
+mod manage;
+mod run;
+mod volume;
+
+use std::path::PathBuf;
+
+pub use args::CreateArgs;
+pub use manage::*;
+pub use run::{create, run, start, RunArgs, StartArgs};
+pub use volume::{volume, VolumeCmd};
+
+use berth_engine::Engine;
+
+/// What every container command needs.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub image: crate::image_cmds::Global,
+}
+
+impl Ctx {
+    pub fn engine(&self) -> Engine {
+        Engine::new(&self.root, &self.run_root)
+    }
+}
+
+/// A command's failure, with the exit code Docker would give.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>, code: u8) -> Failure {
+        Failure {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+impl From<berth_engine::Error> for Failure {
+    fn from(e: berth_engine::Error) -> Failure {
+        Failure::new(error_chain(&e), 125)
+    }
+}
+
+impl From<crate::image_cmds::CliError> for Failure {
+    fn from(e: crate::image_cmds::CliError) -> Failure {
+        Failure::new(error_chain(&e), 125)
+    }
+}
+
+/// The error and its sources, without repeating what a message already says.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(&format!(": {t}"));
+        }
+        src = s.source();
+    }
+    msg
+}
+
+pub type CmdResult = std::result::Result<u8, Failure>;

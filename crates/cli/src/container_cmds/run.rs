@@ -1,0 +1,251 @@
+//! `create`, `run` and `start`.
+
+use std::io::IsTerminal;
+
+use berth_engine::create::ImageRef;
+use berth_engine::imageconfig::RunConfig;
+use berth_engine::supervisor::{Attach, Event};
+use berth_engine::Engine;
+use berth_sys::signal::{self, SignalSet};
+
+use super::{CmdResult, CreateArgs, Ctx, Failure};
+use crate::image_cmds::{self, CliError, PullArgs};
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Run the container in the background and print its id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's STDIN.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Finds the image (pulling it as `--pull` says) and reads what a
+/// container needs of it.
+fn image_ref(ctx: &Ctx, name: &str, pull: &str) -> Result<ImageRef, Failure> {
+    let pull_now = |ctx: &Ctx| -> Result<(), Failure> {
+        image_cmds::pull(&ctx.image, PullArgs::quiet(name)).map_err(Failure::from)
+    };
+    match pull {
+        "always" => pull_now(ctx)?,
+        "missing" | "never" => {}
+        _ => {
+            return Err(Failure::new(
+                format!("invalid --pull {pull:?}: expected always, missing or never"),
+                125,
+            ))
+        }
+    }
+    let store = image_cmds::open_store(&ctx.image)?;
+    let found = match image_cmds::find_image(&store, name) {
+        Ok(f) => f,
+        Err(CliError::NoSuchImage(_)) if pull == "missing" => {
+            eprintln!("Unable to find image '{name}' locally");
+            drop(store);
+            pull_now(ctx)?;
+            let store = image_cmds::open_store(&ctx.image)?;
+            return image_ref_of(&store, name, image_cmds::find_image(&store, name)?.record);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    image_ref_of(&store, name, found.record)
+}
+
+fn image_ref_of(
+    store: &berth_image::ImageStore,
+    name: &str,
+    rec: berth_image::meta::ImageRecord,
+) -> Result<ImageRef, Failure> {
+    let mut layers = Vec::new();
+    for l in &rec.layers {
+        if !store.layers().contains(&l.chain_id) {
+            return Err(Failure::new(
+                format!(
+                    "image {name}: layer {} is missing from the store; pull the image again",
+                    l.chain_id
+                ),
+                125,
+            ));
+        }
+        layers.push(store.layers().path(&l.chain_id));
+    }
+    let bytes = store
+        .content()
+        .read(&rec.config, 8 << 20)
+        .map_err(|e| Failure::new(format!("image {name}: reading its config: {e}"), 125))?;
+    let cfg: berth_image::spec::ImageConfig = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::new(
+            format!("image {name}: its config is not valid JSON: {e}"),
+            125,
+        )
+    })?;
+    let config = RunConfig::from_value(cfg.config.as_ref())
+        .map_err(|e| Failure::new(format!("image {name}: its run config is invalid: {e}"), 125))?;
+    Ok(ImageRef {
+        name: name.to_owned(),
+        id: rec.config.to_string(),
+        manifest: rec.manifest.to_string(),
+        layers,
+        config,
+    })
+}
+
+fn create_container(ctx: &Ctx, a: &CreateArgs) -> Result<(Engine, String), Failure> {
+    let opts = a.options()?;
+    let image = image_ref(ctx, &a.image, &a.pull)?;
+    let engine = ctx.engine();
+    let id = engine.create(&image, opts)?;
+    Ok((engine, id))
+}
+
+pub fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
+    let (_, id) = create_container(ctx, &a)?;
+    println!("{id}");
+    Ok(0)
+}
+
+pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
+    if a.create.tty && !a.detach && !std::io::stdin().is_terminal() {
+        return Err(Failure::new("the input device is not a TTY", 1));
+    }
+    if a.create.tty {
+        return Err(Failure::new(
+            "-t needs a console socket in the runtime, which this build does not have yet; run without -t",
+            125,
+        ));
+    }
+    let (engine, id) = create_container(ctx, &a.create)?;
+    let attach = Attach {
+        output: !a.detach,
+        stdin: a.create.interactive && !a.detach,
+    };
+    let r = start_one(&engine, &id, attach);
+    if r.is_err() && a.create.rm {
+        let _ = engine.remove(&id, true, true);
+    }
+    let code = r?;
+    if a.detach {
+        println!("{id}");
+    }
+    Ok(code)
+}
+
+pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
+    let engine = ctx.engine();
+    if a.attach && a.containers.len() > 1 {
+        return Err(Failure::new(
+            "you cannot start and attach multiple containers at once",
+            1,
+        ));
+    }
+    let mut failed = None;
+    for c in &a.containers {
+        let r = engine.resolve(c).map_err(Failure::from).and_then(|id| {
+            let st = engine.container(&id)?;
+            if matches!(
+                st.state.status,
+                berth_engine::Status::Running | berth_engine::Status::Paused
+            ) {
+                return Ok(0);
+            }
+            start_one(
+                &engine,
+                &id,
+                Attach {
+                    output: a.attach,
+                    stdin: a.interactive,
+                },
+            )
+        });
+        match r {
+            Ok(code) if a.attach => return Ok(code),
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {}", e.message);
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(_) => Err(Failure::new("failed to start containers", 1)),
+        None => Ok(0),
+    }
+}
+
+/// Starts the supervisor; attached, forwards signals and returns the
+/// container's exit code.
+fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
+    let forwarded = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ];
+    // Blocked before the supervisor exists, so a Ctrl-C is never lost
+    // and never kills the CLI instead of reaching the container.
+    let blocked = if attach.output {
+        Some(
+            SignalSet::block(&forwarded)
+                .map_err(|e| Failure::new(format!("blocking signals: {e}"), 125))?,
+        )
+    } else {
+        None
+    };
+    let mut status = engine.spawn_supervisor(id, attach)?;
+    let pid = match status.next_event() {
+        Some(Event::Started { pid }) => pid,
+        Some(Event::Failed { message, code }) => {
+            status.reap();
+            return Err(Failure::new(message, code.clamp(1, 255) as u8));
+        }
+        _ => {
+            status.reap();
+            return Err(Failure::new(
+                "the supervisor exited before the container started",
+                125,
+            ));
+        }
+    };
+    let Some(blocked) = blocked else {
+        return Ok(0);
+    };
+    if let Ok(fd) = signal::pidfd(pid) {
+        std::thread::spawn(move || loop {
+            match blocked.wait() {
+                Ok(sig) => {
+                    let _ = signal::pidfd_kill(&fd, sig);
+                }
+                Err(_) => return,
+            }
+        });
+    }
+    loop {
+        match status.next_event() {
+            Some(Event::Exited { code }) => {
+                status.reap();
+                return Ok(code.clamp(0, 255) as u8);
+            }
+            Some(_) => continue,
+            None => {
+                status.reap();
+                let c = engine.container(id).map_err(Failure::from)?;
+                return Ok(c.state.exit_code.clamp(0, 255) as u8);
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! `berth run` and the container life cycle, end to end with real
+//! containers: exit codes, logs, stop, limits, mounts, volumes, restart
+//! policies, concurrency and a supervisor killed with SIGKILL.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{privileged, Berth};
+
+#[test]
+fn attached_run_gives_output_and_exit_code_and_rm_leaves_nothing() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("attached");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        b.image(),
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    assert!(!b
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains(&name));
+    assert!(!b.f.root.join("names").join(&name).exists());
+}
+
+#[test]
+fn docker_exit_codes_for_engine_and_exec_failures() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let o = b.run(&["run", "--rm", b.image(), "/no/such/program"]);
+    assert_eq!(
+        o.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = b.run(&["run", "--rm", b.image(), "/etc"]);
+    assert_eq!(
+        o.status.code(),
+        Some(126),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = b.run(&["run", "--rm", "--restart", "sometimes", b.image(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("restart policy"));
+    let o = b.run(&["run", "--rm", "no-such-image-here:v9", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = b.run(&["run", "--bogus-flag", b.image()]);
+    assert_eq!(o.status.code(), Some(125));
+}
+
+#[test]
+fn process_settings_reach_the_container() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run", "--rm", "-u", "www", "-w", "/tmp", "-e", "GREETING=hi there", "-h", "myhost",
+        "--read-only", b.image(), "sh", "-c",
+        "id -u; id -G; pwd; echo $GREETING; hostname; cat /etc/hostname; touch /x 2>/dev/null || echo ro; echo $HOME",
+    ]);
+    assert_eq!(
+        out,
+        "33\n33 50\n/tmp\nhi there\nmyhost\nmyhost\nro\n/var/www\n"
+    );
+}
+
+#[test]
+fn detached_run_then_logs_follow_wait_and_ps() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("logs");
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        b.image(),
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo bye >&2",
+    ]);
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 64);
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert!(ps.contains(&format!("{name} running")), "ps: {ps}");
+    let logs = b.run(&["logs", "-f", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout),
+        "line1\nline2\nline3\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "bye\n");
+    assert_eq!(b.ok(&["wait", &name]), "0\n");
+    let ps = b.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(ps.starts_with("Exited (0)"), "ps: {ps}");
+    let tail = b.run(&["logs", "--tail", "2", &name]);
+    assert_eq!(String::from_utf8_lossy(&tail.stdout), "line3\n");
+    assert_eq!(String::from_utf8_lossy(&tail.stderr), "bye\n");
+    let state = b.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}} {{.Name}}",
+        &name,
+    ]);
+    assert_eq!(state, format!("exited 0 /{name}\n"));
+    b.ok(&["rm", &name]);
+    assert!(!b.container_dir(&id).exists());
+}
+
+#[test]
+fn stop_kills_a_container_that_ignores_sigterm_after_the_timeout() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("stop");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        b.image(),
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
+    let t = Instant::now();
+    b.ok(&["stop", "-t", "1", &name]);
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "stop returned before its timeout"
+    );
+    let st = b.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &name,
+    ]);
+    assert_eq!(st, "exited 137\n");
+}
+
+#[test]
+fn memory_limit_is_enforced() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("oom");
+    let o = b.run(&[
+        "run",
+        "--name",
+        &name,
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        b.image(),
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let st = b.ok(&["inspect", "--format", "{{.State.OOMKilled}}", &name]);
+    assert_eq!(st, "true\n");
+    // The same allocation fits without the limit.
+    b.ok(&[
+        "run",
+        "--rm",
+        b.image(),
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+}
+
+#[test]
+fn bind_mounts_and_named_volumes() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let host = tempfile::tempdir().expect("tmp");
+    let v = format!("{}:/data", host.path().display());
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &v,
+        b.image(),
+        "sh",
+        "-c",
+        "echo from-container > /data/f",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("f")).expect("f"),
+        "from-container\n"
+    );
+    let ro = format!("{}:/data:ro", host.path().display());
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        b.image(),
+        "sh",
+        "-c",
+        "echo x > /data/g",
+    ]);
+    assert!(!o.status.success());
+    assert!(!host.path().join("g").exists());
+
+    let vol = format!("vol-{}", std::process::id());
+    let name = b.name("vol");
+    b.ok(&[
+        "run",
+        "--name",
+        &name,
+        "-v",
+        &format!("{vol}:/data"),
+        b.image(),
+        "sh",
+        "-c",
+        "echo kept > /data/k",
+    ]);
+    b.ok(&["rm", "-v", &name]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/data"),
+        b.image(),
+        "cat",
+        "/data/k",
+    ]);
+    assert_eq!(out, "kept\n");
+    assert!(b.ok(&["volume", "ls", "-q"]).lines().any(|l| l == vol));
+    b.ok(&["volume", "rm", &vol]);
+    assert!(!b.ok(&["volume", "ls", "-q"]).lines().any(|l| l == vol));
+}
+
+#[test]
+fn restart_on_failure_counts_and_gives_up() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("restart");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--restart",
+        "on-failure:2",
+        b.image(),
+        "sh",
+        "-c",
+        "echo run; exit 4",
+    ]);
+    assert_eq!(b.ok(&["wait", &name]).trim(), "4");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = b.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            &name,
+        ]);
+        if st == "exited 2\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["logs", &name]), "run\nrun\nrun\n");
+}
+
+#[test]
+fn a_killed_supervisor_leaves_a_container_ps_reports_truthfully() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("orphan");
+    let id = b.ok(&["run", "-d", "--name", &name, b.image(), "sleep", "1000"]);
+    let id = id.trim();
+    let sup = b.state_json(id)["supervisor_pid"].as_i64().expect("pid") as i32;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(sup).expect("pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill supervisor");
+    std::thread::sleep(Duration::from_millis(100));
+    let st = b.ok(&[
+        "ps",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.State}}",
+    ]);
+    assert_eq!(st, "running\n", "the container outlives its supervisor");
+    b.ok(&["kill", &name]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.State}}",
+        ]);
+        if st == "exited\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.ok(&["rm", &name]);
+}
+
+#[test]
+fn fifty_parallel_runs_all_succeed_and_leave_no_trace() {
+    if !privileged() {
+        return;
+    }
+    let b = std::sync::Arc::new(Berth::new());
+    let label = format!("par-{}", std::process::id());
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let b = b.clone();
+            let label = label.clone();
+            std::thread::spawn(move || {
+                b.run(&[
+                    "run",
+                    "--rm",
+                    "--label",
+                    &format!("t={label}"),
+                    b.image(),
+                    "sh",
+                    "-c",
+                    &format!("echo {i}"),
+                ])
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let o = t.join().expect("thread");
+        assert!(
+            o.status.success(),
+            "run {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{i}\n"));
+    }
+    let left = b.ok(&["ps", "-a", "-q", "--filter", &format!("label=t={label}")]);
+    assert_eq!(left, "");
+    let rt = b.f.run_root.join("runtime");
+    let leftover: Vec<_> = std::fs::read_dir(&rt)
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    // Runtime state is made after a container's directory and removed
+    // before it: state without a directory is a leak.
+    let orphans: Vec<_> = leftover
+        .iter()
+        .filter(|n| !b.f.root.join("containers").join(n).exists())
+        .collect();
+    assert!(orphans.is_empty(), "runtime state left: {orphans:?}");
+    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/pids")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let leaked: Vec<_> = cgroups
+        .iter()
+        .filter_map(|n| n.strip_prefix("berth-"))
+        .filter(|id| !b.f.root.join("containers").join(id).exists())
+        .collect();
+    assert!(leaked.is_empty(), "cgroups left: {leaked:?}");
+}

@@ -1,0 +1,205 @@
+//! Shared fixtures of the container tests: one berth root per test binary
+//! holding a busybox image (built from busybox-static, pushed with skopeo
+//! to a real docker-registry, pulled by berth), and a `Berth` handle whose
+//! containers are removed when the test ends, passed or failed.
+
+#![allow(dead_code)]
+
+#[path = "../../../registry/tests/common/mod.rs"]
+pub mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use common::*;
+
+pub const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "true", "false", "id", "hostname", "ls", "mkdir", "wc", "grep",
+    "head", "touch", "ps", "kill", "dd", "env", "pwd", "test", "stat", "yes", "seq", "rm", "tail",
+];
+
+pub struct Fixture {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub image: String,
+}
+
+/// Skips (or fails, under BERTH_REQUIRE_PRIVILEGED=1) without root.
+pub fn privileged() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("BERTH_REQUIRE_PRIVILEGED").is_err(),
+        "this test needs root and BERTH_REQUIRE_PRIVILEGED is set"
+    );
+    eprintln!("skipped: needs root");
+    false
+}
+
+fn busybox_layer() -> Vec<u8> {
+    let bb = std::fs::read(BUSYBOX).expect("read /bin/busybox (install busybox-static)");
+    let mut ents = vec![
+        Ent::Dir("bin", 0o755),
+        Ent::File("bin/busybox", &bb, 0o755, 0),
+        Ent::Dir("etc", 0o755),
+        Ent::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            0o644,
+            0,
+        ),
+        Ent::File("etc/group", b"root:x:0:\nwww:x:33:\nstaff:x:50:www\nnogroup:x:65534:\n", 0o644, 0),
+        Ent::Dir("tmp", 0o1777),
+        Ent::Dir("root", 0o700),
+    ];
+    let links: Vec<String> = APPLETS.iter().map(|a| format!("bin/{a}")).collect();
+    for l in &links {
+        ents.push(Ent::Symlink(l, "busybox"));
+    }
+    tar_of(&ents)
+}
+
+/// The shared root with the image, made once per test binary.
+pub fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("containers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        let run_root = base.join("run");
+        std::fs::create_dir_all(&root).expect("root");
+        let reg = Registry::start(None);
+        let img = Image::new(vec![Layer::gzip(busybox_layer())], "amd64");
+        let layout = tempfile::tempdir().expect("tmp");
+        Image::write_layout(&[(&img, "amd64")], layout.path(), "v1");
+        let name = format!("{}/test/bb:v1", reg.addr);
+        skopeo_push(layout.path(), "v1", &name, None);
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["--root"])
+            .arg(&root)
+            .args(["pull", "-q", &name])
+            .output()
+            .expect("berth pull");
+        assert!(
+            out.status.success(),
+            "pull: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Tagged locally under a registry-independent name.
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(&root)
+            .args(["tag", &name, "bb:latest"])
+            .output()
+            .expect("berth tag");
+        assert!(
+            out.status.success(),
+            "tag: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Fixture {
+            root,
+            run_root,
+            image: "bb:latest".into(),
+        }
+    })
+}
+
+/// A test's view of berth on the shared root; removes the containers it
+/// named when dropped.
+pub struct Berth {
+    pub f: &'static Fixture,
+    names: std::sync::Mutex<Vec<String>>,
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth {
+            f: fixture(),
+            names: Default::default(),
+        }
+    }
+
+    /// A container name unique to this test; removed at the end.
+    pub fn name(&self, base: &str) -> String {
+        let n = format!("{base}-{}-{}", std::process::id(), rand_suffix());
+        self.names.lock().expect("names").push(n.clone());
+        n
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(&self.f.root)
+            .arg("--run-root")
+            .arg(&self.f.run_root);
+        c
+    }
+
+    /// Runs berth with output captured through files (a detached
+    /// container's supervisor would otherwise hold pipes open).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+        let status = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&o).expect("out"))
+            .stderr(std::fs::File::create(&e).expect("err"))
+            .status()
+            .expect("spawn berth");
+        Output {
+            status,
+            stdout: std::fs::read(&o).expect("read out"),
+            stderr: std::fs::read(&e).expect("read err"),
+        }
+    }
+
+    /// Runs berth, asserting success; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed ({:?}): {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn image(&self) -> &str {
+        &self.f.image
+    }
+
+    pub fn state_json(&self, id: &str) -> serde_json::Value {
+        let p = self.f.root.join("containers").join(id).join("state.json");
+        serde_json::from_slice(&std::fs::read(p).expect("state.json")).expect("json")
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.f.root.join("containers").join(id)
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let names = self.names.lock().map(|n| n.clone()).unwrap_or_default();
+        for n in names {
+            let _ = self.run(&["rm", "-f", "-v", &n]);
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,154 @@
+//! `create`: a container's name, directory and records, from an image and
+//! options. Nothing runs yet; [`crate::supervisor`] does that at start.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::error::{io_err, Error, Result};
+use crate::imageconfig::RunConfig;
+use crate::options::{ContainerOptions, MountKind, MountSpec};
+use crate::record::{write_json, Record, State};
+use crate::{ids, Engine};
+
+/// The image side of a create, resolved by the caller from the store.
+#[derive(Debug, Clone)]
+pub struct ImageRef {
+    /// As the user typed it.
+    pub name: String,
+    /// `sha256:...` of the config (the image id).
+    pub id: String,
+    /// `sha256:...` of the manifest.
+    pub manifest: String,
+    pub layers: Vec<PathBuf>,
+    pub config: RunConfig,
+}
+
+/// Removes a half-made container if create fails.
+struct Undo<'a> {
+    engine: &'a Engine,
+    name: Option<String>,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = fs::remove_dir_all(d);
+        }
+        if let Some(n) = &self.name {
+            let _ = fs::remove_file(self.engine.names_dir().join(n));
+        }
+    }
+}
+
+impl Engine {
+    /// Creates a container; returns its id.
+    pub fn create(&self, image: &ImageRef, mut opts: ContainerOptions) -> Result<String> {
+        let id = ids::new_id()?;
+        let name = match &opts.name {
+            Some(n) => ids::check_name(n)?.to_owned(),
+            None => ids::generated_name(&id),
+        };
+        opts.name = Some(name.clone());
+        let mut undo = Undo {
+            engine: self,
+            name: None,
+            dir: None,
+        };
+        self.reserve_name(&name, &id)?;
+        undo.name = Some(name.clone());
+
+        let paths = self.paths(&id);
+        fs::create_dir_all(self.containers_dir())
+            .map_err(io_err("creating", self.containers_dir()))?;
+        fs::create_dir(&paths.dir).map_err(io_err("creating", &paths.dir))?;
+        undo.dir = Some(paths.dir.clone());
+        for d in [paths.rootfs(), paths.upper(), paths.work()] {
+            fs::create_dir(&d).map_err(io_err("creating", &d))?;
+        }
+        self.add_image_volumes(&image.config, &mut opts);
+        for m in &mut opts.mounts {
+            self.settle_volume(m)?;
+        }
+        let record = Record {
+            id: id.clone(),
+            name,
+            image: image.name.clone(),
+            image_id: image.id.clone(),
+            manifest: image.manifest.clone(),
+            created: crate::record::now(),
+            options: opts,
+            layers: image.layers.clone(),
+            config: image.config.clone(),
+        };
+        crate::etc::write_files(&paths, &record)?;
+        write_json(&paths.state(), &State::default())?;
+        // Written last: a directory without container.json is a create
+        // that did not finish, and the next `ps` or `prune` removes it.
+        write_json(&paths.record(), &record)?;
+        undo.name = None;
+        undo.dir = None;
+        Ok(id)
+    }
+
+    /// Claims `name` for `id` atomically: the name file is made under a
+    /// temporary name and hard-linked into place, which fails if taken.
+    pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let dir = self.names_dir();
+        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let tmp = dir.join(format!(".{id}"));
+        fs::write(&tmp, id).map_err(io_err("writing", &tmp))?;
+        let target = dir.join(name);
+        let r = fs::hard_link(&tmp, &target);
+        let _ = fs::remove_file(&tmp);
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&target).unwrap_or_default();
+                if !owner.is_empty()
+                    && !self.paths(&owner).record().exists()
+                    && !self.paths(&owner).dir.exists()
+                {
+                    // Left by a container whose create or remove died
+                    // half-way: take it over.
+                    fs::write(&target, id).map_err(io_err("writing", &target))?;
+                    return Ok(());
+                }
+                Err(Error::NameInUse {
+                    name: name.to_owned(),
+                    id: owner,
+                })
+            }
+            Err(e) => Err(io_err("creating", &target)(e)),
+        }
+    }
+
+    /// The image's declared VOLUMEs become anonymous volumes, unless a
+    /// mount of the user's covers the path.
+    fn add_image_volumes(&self, config: &RunConfig, opts: &mut ContainerOptions) {
+        for target in config.volumes.iter().flat_map(|v| v.keys()) {
+            if !opts.mounts.iter().any(|m| &m.target == target) && target.starts_with('/') {
+                opts.mounts.push(MountSpec {
+                    kind: MountKind::Volume {
+                        name: String::new(),
+                    },
+                    target: target.clone(),
+                    read_only: false,
+                    options: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// Makes named and anonymous volumes exist; anonymous ones get a name.
+    fn settle_volume(&self, m: &mut MountSpec) -> Result<()> {
+        if let MountKind::Volume { name } = &mut m.kind {
+            let anonymous = name.is_empty();
+            if anonymous {
+                *name = ids::new_id()?;
+            }
+            self.volumes().create(name, Default::default(), anonymous)?;
+        }
+        Ok(())
+    }
+}

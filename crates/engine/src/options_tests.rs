@@ -1,0 +1,129 @@
+use super::*;
+
+#[test]
+fn restart_policies() {
+    assert_eq!("no".parse::<RestartPolicy>().unwrap(), RestartPolicy::No);
+    assert_eq!(
+        "always".parse::<RestartPolicy>().unwrap(),
+        RestartPolicy::Always
+    );
+    assert_eq!(
+        "on-failure:3".parse::<RestartPolicy>().unwrap(),
+        RestartPolicy::OnFailure(3)
+    );
+    assert_eq!(
+        "unless-stopped".parse::<RestartPolicy>().unwrap(),
+        RestartPolicy::UnlessStopped
+    );
+    assert!("always:3".parse::<RestartPolicy>().is_err());
+    assert!("sometimes".parse::<RestartPolicy>().is_err());
+    assert!("on-failure:x".parse::<RestartPolicy>().is_err());
+    let p = RestartPolicy::OnFailure(2);
+    assert!(p.restarts(1, 0) && p.restarts(1, 1) && !p.restarts(1, 2) && !p.restarts(0, 0));
+    assert!(RestartPolicy::Always.restarts(0, 100));
+    assert!(!RestartPolicy::No.restarts(1, 0));
+}
+
+#[test]
+fn sizes_and_cpus() {
+    assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+    assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+    assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+    assert_eq!(parse_bytes("100").unwrap(), 100);
+    assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
+    assert!(parse_bytes("lots").is_err());
+    assert!(parse_bytes("-1m").is_err());
+    assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
+    assert!(parse_cpus("0").is_err());
+}
+
+#[test]
+fn ulimits() {
+    let u: Ulimit = "nofile=1024:2048".parse().unwrap();
+    assert_eq!(
+        (u.kind.as_str(), u.soft, u.hard),
+        ("RLIMIT_NOFILE", 1024, 2048)
+    );
+    let u: Ulimit = "nproc=64".parse().unwrap();
+    assert_eq!((u.soft, u.hard), (64, 64));
+    assert!("nofile=10:5".parse::<Ulimit>().is_err());
+    assert!("files=10".parse::<Ulimit>().is_err());
+    assert!("nofile".parse::<Ulimit>().is_err());
+}
+
+#[test]
+fn volumes() {
+    let m = MountSpec::parse_volume("/srv/data:/data:ro").unwrap();
+    assert_eq!(
+        m.kind,
+        MountKind::Bind {
+            source: "/srv/data".into()
+        }
+    );
+    assert!(m.read_only);
+    let m = MountSpec::parse_volume("cache:/cache").unwrap();
+    assert_eq!(
+        m.kind,
+        MountKind::Volume {
+            name: "cache".into()
+        }
+    );
+    let m = MountSpec::parse_volume("/anon").unwrap();
+    assert_eq!(
+        m.kind,
+        MountKind::Volume {
+            name: String::new()
+        }
+    );
+    assert!(MountSpec::parse_volume("/a:relative").is_err());
+    assert!(MountSpec::parse_volume("/a:/b:bogus").is_err());
+    assert!(MountSpec::parse_volume("/a:/").is_err());
+    assert!(MountSpec::parse_volume("../x:/b").is_err());
+}
+
+#[test]
+fn mounts_and_tmpfs() {
+    let m = MountSpec::parse_mount("type=bind,source=/etc,target=/host-etc,readonly").unwrap();
+    assert!(m.read_only);
+    assert_eq!(m.target, "/host-etc");
+    let m = MountSpec::parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777").unwrap();
+    assert_eq!(m.kind, MountKind::Tmpfs);
+    assert_eq!(m.options, vec!["size=1048576", "mode=1777"]);
+    assert!(MountSpec::parse_mount("type=bind,target=/x").is_err());
+    assert!(MountSpec::parse_mount("type=nfs,target=/x").is_err());
+    assert!(MountSpec::parse_mount("type=bind,source=rel,target=/x").is_err());
+    let t = MountSpec::parse_tmpfs("/run:rw,size=64k").unwrap();
+    assert_eq!(t.options, vec!["size=64k"]);
+}
+
+#[test]
+fn devices_signals_caps() {
+    let d: DeviceSpec = "/dev/null:/dev/mynull:rw".parse().unwrap();
+    assert_eq!(d.container, "/dev/mynull");
+    assert_eq!(d.permissions, "rw");
+    let d: DeviceSpec = "/dev/zero:r".parse().unwrap();
+    assert_eq!(
+        (d.container.as_str(), d.permissions.as_str()),
+        ("/dev/zero", "r")
+    );
+    assert!("/dev/zero:/z:x".parse::<DeviceSpec>().is_err());
+    assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+    assert_eq!(parse_signal("kill").unwrap(), 9);
+    assert_eq!(parse_signal("10").unwrap(), 10);
+    assert_eq!(parse_signal("RTMIN+1").unwrap(), 35);
+    assert!(parse_signal("SIGNOPE").is_err());
+    assert!(parse_signal("99").is_err());
+    assert_eq!(normalize_cap("net_admin").unwrap(), "CAP_NET_ADMIN");
+    assert_eq!(normalize_cap("ALL").unwrap(), "ALL");
+    assert!(normalize_cap("CAP_FLY").is_err());
+}
+
+#[test]
+fn log_options() {
+    let mut l = LogOptions::default();
+    assert!(l.set("max-file=3").is_err());
+    l.set("max-size=10k").unwrap();
+    l.set("max-file=3").unwrap();
+    assert_eq!((l.max_size, l.max_file), (Some(10240), 3));
+    assert!(l.set("compress=true").is_err());
+}

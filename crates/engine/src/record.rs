@@ -1,0 +1,225 @@
+//! A container's records on disk, each written atomically (temp file,
+//! fsync, rename): `container.json` (what it is: image, options; changes
+//! only on rename) and `state.json` (what it is doing; written under the
+//! container's lock by whichever process changes it).
+//!
+//! ```text
+//! <root>/containers/<id>/container.json   Record
+//!                        state.json       State
+//!                        lock             flock for read-modify-write
+//!                        config.json      the OCI bundle's spec
+//!                        rootfs/ diff/ work/   overlay mount point, upper, work
+//!                        hosts hostname resolv.conf
+//!                        <id>-json.log    json-file logs
+//! <root>/names/<name>                     the id owning a name (made with link(2))
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{io_err, Error, Result};
+use crate::options::ContainerOptions;
+
+/// What a container is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image id (config digest), as Docker reports it.
+    pub image_id: String,
+    /// The manifest digest the image store knows it by.
+    pub manifest: String,
+    /// RFC 3339.
+    pub created: String,
+    pub options: ContainerOptions,
+    /// The image's unpacked layers, bottom first: the overlay's lowers.
+    pub layers: Vec<PathBuf>,
+    /// The image's run config (Cmd, Env, User...), as it was at create.
+    pub config: crate::imageconfig::RunConfig,
+}
+
+/// Docker's container states.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Removing,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Removing => "removing",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// What a container is doing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The container's init on the host (0 when not running).
+    pub pid: i32,
+    /// Its start time in clock ticks (from /proc/PID/stat), to tell it
+    /// from a later process with a recycled pid.
+    pub pid_start: u64,
+    pub supervisor_pid: i32,
+    pub supervisor_start: u64,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: i32,
+    pub restart_count: u32,
+    /// Set by `stop`/`kill`/`rm`: the restart policy does not apply.
+    pub stopped_by_user: bool,
+    pub oom_killed: bool,
+    pub error: String,
+}
+
+/// Paths of one container's directory.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(root: &Path, id: &str) -> Paths {
+        Paths {
+            dir: root.join("containers").join(id),
+        }
+    }
+    pub fn record(&self) -> PathBuf {
+        self.dir.join("container.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("diff")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    pub fn log(&self) -> PathBuf {
+        let id = self.dir.file_name().unwrap_or_default().to_string_lossy();
+        self.dir.join(format!("{id}-json.log"))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory,
+/// fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io_err("creating", &tmp))?;
+    f.write_all(bytes).map_err(io_err("writing", &tmp))?;
+    f.sync_all().map_err(io_err("syncing", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("renaming into place", path))
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).map_err(io_err("reading", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).map_err(|source| Error::Corrupt {
+        path: path.to_owned(),
+        source,
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// An exclusive hold on one container's records; released on drop.
+#[derive(Debug)]
+pub struct Locked {
+    _file: File,
+    pub paths: Paths,
+}
+
+impl Locked {
+    pub fn acquire(paths: Paths) -> Result<Locked> {
+        let p = paths.dir.join("lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::NoSuchContainer(
+                        paths
+                            .dir
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned(),
+                    )
+                } else {
+                    io_err("opening", &p)(e)
+                }
+            })?;
+        rustix::fs::flock(&f, FlockOperation::LockExclusive)
+            .map_err(|e| io_err("locking", &p)(e.into()))?;
+        Ok(Locked { _file: f, paths })
+    }
+
+    pub fn state(&self) -> Result<State> {
+        read_json(&self.paths.state())
+    }
+
+    pub fn save(&self, s: &State) -> Result<()> {
+        write_json(&self.paths.state(), s)
+    }
+
+    /// Read-modify-write of the state.
+    pub fn update(&self, f: impl FnOnce(&mut State)) -> Result<State> {
+        let mut s = self.state()?;
+        f(&mut s);
+        self.save(&s)?;
+        Ok(s)
+    }
+}
+
+/// `/proc/PID/stat`'s start time, if the process exists and is not a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    match berth_runtime::state::proc_stat(pid) {
+        Some(('Z', _)) | None => None,
+        Some((_, t)) => Some(t),
+    }
+}
+
+/// Whether `pid` is still the process that started at `start`.
+pub fn alive(pid: i32, start: u64) -> bool {
+    start != 0 && start_time(pid) == Some(start)
+}
+
+/// Current time as RFC 3339 with nanoseconds, UTC.
+pub fn now() -> String {
+    berth_runtime::state::now_rfc3339()
+}

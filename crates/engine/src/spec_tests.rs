@@ -1,0 +1,184 @@
+use super::*;
+use crate::options::{ContainerOptions, MountSpec, Resources, Ulimit};
+
+fn inputs_for<'a>(
+    opts: &'a ContainerOptions,
+    image: &'a RunConfig,
+    user: &'a ResolvedUser,
+    etc: &'a EtcFiles,
+    caps: &'a [String],
+    mounts: &'a [HostMount],
+) -> Inputs<'a> {
+    Inputs {
+        id: "0123456789abcdef0123",
+        image,
+        opts,
+        rootfs: Path::new("/r"),
+        user,
+        etc,
+        mounts,
+        devices: &[],
+        caps,
+        seccomp: None,
+        cgroups_path: "/berth/x".into(),
+    }
+}
+
+fn etc() -> EtcFiles {
+    EtcFiles {
+        hosts: "/c/hosts".into(),
+        hostname: "/c/hostname".into(),
+        resolv_conf: "/c/resolv.conf".into(),
+    }
+}
+
+#[test]
+fn command_line_rules() {
+    let image = RunConfig {
+        entrypoint: Some(vec!["/entry".into()]),
+        cmd: Some(vec!["default".into()]),
+        ..Default::default()
+    };
+    let mut o = ContainerOptions::default();
+    assert_eq!(args(&image, &o).unwrap(), vec!["/entry", "default"]);
+    o.cmd = vec!["x".into()];
+    assert_eq!(args(&image, &o).unwrap(), vec!["/entry", "x"]);
+    o.cmd.clear();
+    o.entrypoint = Some(vec!["/other".into()]);
+    assert_eq!(args(&image, &o).unwrap(), vec!["/other"]);
+    o.entrypoint = Some(vec![]);
+    assert!(args(&image, &o).is_err());
+    o.cmd = vec!["sh".into()];
+    assert_eq!(args(&image, &o).unwrap(), vec!["sh"]);
+}
+
+#[test]
+fn environment_layers() {
+    let image = RunConfig {
+        env: Some(vec!["PATH=/bin".into(), "A=image".into()]),
+        ..Default::default()
+    };
+    let o = ContainerOptions {
+        env: vec!["A=flag".into(), "B=2".into()],
+        tty: true,
+        ..Default::default()
+    };
+    let e = env(&image, &o, "host1", "/root");
+    assert_eq!(
+        e,
+        vec![
+            "HOSTNAME=host1",
+            "PATH=/bin",
+            "A=flag",
+            "B=2",
+            "TERM=xterm",
+            "HOME=/root"
+        ]
+    );
+}
+
+#[test]
+fn caps_add_drop_all() {
+    let mut o = ContainerOptions::default();
+    assert_eq!(capabilities(&o).len(), DEFAULT_CAPS.len());
+    o.cap_add = vec!["CAP_NET_ADMIN".into()];
+    o.cap_drop = vec!["CAP_CHOWN".into()];
+    let c = capabilities(&o);
+    assert!(c.contains(&"CAP_NET_ADMIN".to_string()) && !c.contains(&"CAP_CHOWN".to_string()));
+    o.cap_drop = vec!["ALL".into()];
+    o.cap_add = vec!["CAP_KILL".into()];
+    assert_eq!(capabilities(&o), vec!["CAP_KILL"]);
+    o = ContainerOptions {
+        privileged: true,
+        ..Default::default()
+    };
+    assert_eq!(capabilities(&o).len(), ALL_CAPS.len());
+}
+
+#[test]
+fn docker_defaults_in_the_spec() {
+    let o = ContainerOptions {
+        cmd: vec!["sh".into()],
+        read_only: true,
+        resources: Resources {
+            memory: Some(64 << 20),
+            nano_cpus: Some(1_500_000_000),
+            pids_limit: Some(20),
+            ..Default::default()
+        },
+        ulimits: vec![Ulimit {
+            kind: "RLIMIT_NOFILE".into(),
+            soft: 100,
+            hard: 200,
+        }],
+        mounts: vec![MountSpec::parse_volume("/h:/etc/hosts:ro").unwrap()],
+        ..Default::default()
+    };
+    let image = RunConfig::default();
+    let user = ResolvedUser {
+        uid: 5,
+        gid: 6,
+        additional_gids: vec![7],
+        home: "/home/u".into(),
+    };
+    let e = etc();
+    let caps = capabilities(&o);
+    let hm = vec![HostMount {
+        target: "/etc/hosts".into(),
+        source: "/h".into(),
+        kind: o.mounts[0].kind.clone(),
+        read_only: true,
+        options: vec![],
+    }];
+    let s = build(&inputs_for(&o, &image, &user, &e, &caps, &hm)).unwrap();
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_value(s.clone()).expect("a valid OCI spec");
+    assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
+    assert_eq!(s["root"]["readonly"], true);
+    assert_eq!(s["process"]["user"]["uid"], 5);
+    assert_eq!(s["process"]["user"]["additionalGids"][0], 7);
+    assert_eq!(s["process"]["cwd"], "/");
+    assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
+    assert_eq!(s["linux"]["resources"]["memory"]["swap"], 128 << 20);
+    assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 150_000);
+    assert_eq!(s["linux"]["resources"]["pids"]["limit"], 20);
+    assert_eq!(s["process"]["rlimits"][0]["soft"], 100);
+    assert!(s["linux"]["maskedPaths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/proc/kcore"));
+    let ns: Vec<&str> = s["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(ns.contains(&"network") && ns.contains(&"pid"));
+    // The user's /etc/hosts replaces the engine's, once.
+    let hosts: Vec<&Value> = s["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] == "/etc/hosts")
+        .collect();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["source"], "/h");
+    assert!(hosts[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "ro"));
+}
+
+#[test]
+fn relative_workdir_is_refused() {
+    let o = ContainerOptions {
+        cmd: vec!["sh".into()],
+        workdir: Some("rel".into()),
+        ..Default::default()
+    };
+    let (image, user, e) = (RunConfig::default(), ResolvedUser::default(), etc());
+    let caps = capabilities(&o);
+    assert!(build(&inputs_for(&o, &image, &user, &e, &caps, &[])).is_err());
+}

@@ -1,0 +1,523 @@
+//! The supervisor: one small process per running container, its parent.
+//!
+//! ```text
+//!  berth run/start (CLI)                supervisor (berth supervise ID)        container
+//!  ─────────────────────                ───────────────────────────────        ─────────
+//!  spawn ──fork+exec (protected)──────▶ setsid; mount rootfs; write spec
+//!                                       runtime.launch ─────clone3───────────▶ init → exec
+//!  ◀── status pipe: Started{pid} ────── state.json: running
+//!  -d: print id, exit                   loop: stdout/stderr pipes → json log
+//!  attached: output arrives on the      (and to the CLI's inherited fds)
+//!  fds the supervisor inherited;        pidfd readable → reap → exit code
+//!  signals forwarded to pid             restart policy? → launch again
+//!                                       state.json: exited; teardown (--rm)
+//!  ◀── status pipe: Exited{code} ────── exit
+//! ```
+//!
+//! The status pipe is the supervisor's fd 3, JSON lines of [`Event`]. The
+//! supervisor runs from a read-only mount of the berth binary (as the
+//! runtime does, CVE-2019-5736), in its own session, with stdin and the
+//! CLI's stdout/stderr only when attached.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_sys::signal;
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{io_err, Error, Result};
+use crate::logs::{Stream, Writer};
+use crate::record::{self, read_json, Locked, Paths, Record, Status};
+use crate::Engine;
+
+/// The supervisor's end of the status pipe.
+pub const STATUS_FD: RawFd = 3;
+
+/// What the supervisor tells the command that started it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        pid: i32,
+    },
+    /// The container could not start; `code` is Docker's: 125 for the
+    /// engine, 126 for a program that cannot run, 127 for one not found.
+    Failed {
+        message: String,
+        code: i32,
+    },
+    Exited {
+        code: i32,
+    },
+}
+
+/// How the starting command takes part.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attach {
+    /// The container's output also goes to the caller's stdout/stderr.
+    pub output: bool,
+    /// The container reads the caller's stdin.
+    pub stdin: bool,
+}
+
+/// The starting command's end of the status pipe.
+#[derive(Debug)]
+pub struct StatusPipe {
+    reader: BufReader<fs::File>,
+    child: std::process::Child,
+}
+
+impl StatusPipe {
+    /// The next event; `None` when the supervisor went away.
+    pub fn next_event(&mut self) -> Option<Event> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => serde_json::from_str(&line).ok(),
+        }
+    }
+
+    /// Reaps the supervisor once it has said its last word (attached runs).
+    pub fn reap(mut self) {
+        let _ = self.child.wait();
+    }
+}
+
+impl Engine {
+    /// Starts the supervisor of container `id`; it launches the container
+    /// and reports on the returned status pipe.
+    pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| io_err("creating a pipe", "status")(e.into()))?;
+        let exe = Path::new("/proc/self/exe");
+        let mut cmd = Command::new(exe);
+        cmd.arg0("berth")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root)
+            .arg("supervise")
+            .arg(id);
+        if attach.output {
+            cmd.arg("--attach");
+        } else {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        if !attach.stdin {
+            cmd.stdin(Stdio::null());
+        }
+        let w_raw = w.as_raw_fd();
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only makes async-signal-safe system calls (setsid, dup2).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                if libc::dup2(w_raw, STATUS_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(io_err("starting the supervisor", exe))?;
+        drop(w);
+        Ok(StatusPipe {
+            reader: BufReader::new(fs::File::from(r)),
+            child,
+        })
+    }
+}
+
+/// Entry point of `berth supervise ID`: runs before anything else in the
+/// process. Re-executes from a protected copy of the binary first.
+pub fn main(engine: &Engine, id: &str, attached: bool) -> i32 {
+    if !matches!(berth_sys::exe::is_protected(), Ok(true)) {
+        let args: Vec<CString> = std::env::args_os()
+            .filter_map(|a| {
+                CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).ok()
+            })
+            .collect();
+        let e = berth_sys::exe::exec_protected(&args);
+        report(&Event::Failed {
+            message: format!("re-executing the supervisor from a read-only copy: {e:?}"),
+            code: 125,
+        });
+        return 125;
+    }
+    ignore_sigpipe();
+    let mut sup = match Supervisor::new(engine, id, attached) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&Event::Failed {
+                message: e.to_string(),
+                code: 125,
+            });
+            return 125;
+        }
+    };
+    sup.run()
+}
+
+fn ignore_sigpipe() {
+    // SAFETY: SIG_IGN is a valid disposition; no other thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Writes one event to the status pipe (if the starter still listens).
+fn report(ev: &Event) {
+    // SAFETY: fd 3 is the status pipe given by the starter (or closed, in
+    // which case the write fails harmlessly); ManuallyDrop keeps it open.
+    let f = unsafe { std::mem::ManuallyDrop::new(fs::File::from_raw_fd(STATUS_FD)) };
+    let mut line = serde_json::to_string(ev).unwrap_or_default();
+    line.push('\n');
+    let _ = (&*f).write_all(line.as_bytes());
+}
+
+struct Supervisor<'a> {
+    engine: &'a Engine,
+    id: String,
+    paths: Paths,
+    record: Record,
+    attached: bool,
+    /// The caller's stdout/stderr while attached.
+    out: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// One launched container's plumbing.
+struct Running {
+    pid: i32,
+    pidfd: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+impl<'a> Supervisor<'a> {
+    fn new(engine: &'a Engine, id: &str, attached: bool) -> Result<Supervisor<'a>> {
+        let paths = engine.paths(id);
+        let record: Record = read_json(&paths.record())?;
+        Ok(Supervisor {
+            engine,
+            id: id.to_owned(),
+            paths,
+            record,
+            attached,
+            out: None,
+        })
+    }
+
+    fn run(&mut self) -> i32 {
+        let mut first = true;
+        loop {
+            let running = match self.launch() {
+                Ok(r) => r,
+                Err((e, code)) => {
+                    let msg = e.to_string();
+                    self.fail(&msg, code);
+                    if first {
+                        report(&Event::Failed { message: msg, code });
+                    }
+                    return code;
+                }
+            };
+            if first {
+                report(&Event::Started { pid: running.pid });
+                first = false;
+                release_memory();
+            }
+            let code = self.watch(running);
+            let (restart, state) = self.record_exit(code);
+            if restart {
+                let backoff = Duration::from_millis(100u64 << state.restart_count.min(8));
+                std::thread::sleep(backoff);
+                continue;
+            }
+            self.teardown();
+            report(&Event::Exited { code });
+            return 0;
+        }
+    }
+
+    /// Mounts the rootfs, writes the spec, and has the runtime start the
+    /// container with the supervisor's pipes as its stdio.
+    fn launch(&mut self) -> std::result::Result<Running, (Error, i32)> {
+        let e125 = |e: Error| (e, 125);
+        let lock = Locked::acquire(self.paths.clone()).map_err(e125)?;
+        crate::lifecycle::mount_rootfs(&self.paths, &self.record).map_err(e125)?;
+        let spec =
+            crate::lifecycle::write_spec(self.engine, &self.paths, &self.record).map_err(e125)?;
+        let _ = spec;
+        // A leftover of an earlier run of this container.
+        let rt = self.engine.runtime();
+        if rt.state(&self.id).is_ok() {
+            let _ = rt.delete(&self.id, true);
+        }
+        let (out_r, out_w) = pipe().map_err(e125)?;
+        let (err_r, err_w) = pipe().map_err(e125)?;
+        let stdin = if self.record.options.interactive && self.attached {
+            None
+        } else {
+            Some(devnull().map_err(e125)?)
+        };
+        if self.attached && self.out.is_none() {
+            self.out = Some((dup_cloexec(1).map_err(e125)?, dup_cloexec(2).map_err(e125)?));
+        }
+        // The runtime's init inherits fds 0-2.
+        if let Some(i) = &stdin {
+            dup2(i.as_fd(), 0).map_err(e125)?;
+        }
+        dup2(out_w.as_fd(), 1).map_err(e125)?;
+        dup2(err_w.as_fd(), 2).map_err(e125)?;
+        let launched = rt.launch(&berth_runtime::CreateOptions {
+            id: self.id.clone(),
+            bundle: self.paths.dir.clone(),
+            ..Default::default()
+        });
+        // Back to our own: nothing of the container's stays at 0-2.
+        let null = devnull().map_err(e125)?;
+        let _ = dup2(null.as_fd(), 0);
+        let _ = dup2(null.as_fd(), 1);
+        let _ = dup2(null.as_fd(), 2);
+        drop((out_w, err_w, stdin));
+        let pid = launched.map_err(|e| {
+            let code = exec_failure_code(&e.to_string());
+            (Error::from(e), code)
+        })?;
+        let pidfd =
+            signal::pidfd(pid).map_err(|e| e125(io_err("opening a pidfd", "container init")(e)))?;
+        lock.update(|s| {
+            s.status = Status::Running;
+            s.pid = pid;
+            s.pid_start = record::start_time(pid).unwrap_or(0);
+            s.supervisor_pid = std::process::id() as i32;
+            s.supervisor_start = record::start_time(s.supervisor_pid).unwrap_or(0);
+            s.started_at = Some(record::now());
+            s.finished_at = None;
+            s.exit_code = 0;
+            s.error.clear();
+            s.oom_killed = false;
+        })
+        .map_err(e125)?;
+        Ok(Running {
+            pid,
+            pidfd,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+        })
+    }
+
+    /// Copies output to the log (and the attached caller) until the
+    /// container exits and its pipes close; returns its exit code.
+    fn watch(&mut self, mut r: Running) -> i32 {
+        let mut log = Writer::open(&self.paths.log(), self.record.options.log.clone()).ok();
+        let mut exited = false;
+        let mut buf = vec![0u8; 64 * 1024];
+        while !exited || r.stdout.is_some() || r.stderr.is_some() {
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+            let mut which = Vec::with_capacity(3);
+            if let Some(f) = &r.stdout {
+                fds.push(PollFd::new(f, PollFlags::IN));
+                which.push(Some(Stream::Stdout));
+            }
+            if let Some(f) = &r.stderr {
+                fds.push(PollFd::new(f, PollFlags::IN));
+                which.push(Some(Stream::Stderr));
+            }
+            if !exited {
+                fds.push(PollFd::new(&r.pidfd, PollFlags::IN));
+                which.push(None);
+            }
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<(Option<Stream>, bool)> = fds
+                .iter()
+                .zip(&which)
+                .map(|(f, w)| (*w, !f.revents().is_empty()))
+                .collect();
+            drop(fds);
+            for (w, is_ready) in ready {
+                if !is_ready {
+                    continue;
+                }
+                match w {
+                    None => exited = true,
+                    Some(s) => {
+                        let slot = match s {
+                            Stream::Stdout => &mut r.stdout,
+                            Stream::Stderr => &mut r.stderr,
+                        };
+                        let n = match slot.as_ref().map(|f| rustix::io::read(f, &mut buf)) {
+                            Some(Ok(n)) => n,
+                            Some(Err(Errno::INTR | Errno::AGAIN)) => continue,
+                            _ => 0,
+                        };
+                        if n == 0 {
+                            *slot = None;
+                            continue;
+                        }
+                        if let Some(l) = log.as_mut() {
+                            let _ = l.write(s, &buf[..n]);
+                        }
+                        self.forward(s, &buf[..n]);
+                    }
+                }
+            }
+        }
+        if let Some(l) = log.as_mut() {
+            let _ = l.flush_partial();
+        }
+        match signal::wait_child(r.pid) {
+            Ok(e) => e.shell_code(),
+            Err(_) => 255,
+        }
+    }
+
+    fn forward(&mut self, s: Stream, bytes: &[u8]) {
+        let Some((o, e)) = &self.out else { return };
+        let fd = match s {
+            Stream::Stdout => o,
+            Stream::Stderr => e,
+        };
+        if write_all(fd.as_fd(), bytes).is_err() {
+            // The caller went away: keep logging, stop forwarding.
+            self.out = None;
+        }
+    }
+
+    /// Records the exit; says whether the restart policy brings it back.
+    fn record_exit(&mut self, code: i32) -> (bool, record::State) {
+        let policy = self.record.options.restart;
+        let oom = crate::lifecycle::oom_killed(self.engine, &self.id);
+        let _ = self.engine.runtime().delete(&self.id, true);
+        let lock = match Locked::acquire(self.paths.clone()) {
+            Ok(l) => l,
+            Err(_) => return (false, record::State::default()),
+        };
+        let mut restart = false;
+        let st = lock.update(|s| {
+            s.pid = 0;
+            s.pid_start = 0;
+            s.exit_code = code;
+            s.finished_at = Some(record::now());
+            s.oom_killed = oom;
+            restart = !s.stopped_by_user
+                && !self.record.options.auto_remove
+                && policy.restarts(code, s.restart_count);
+            if restart {
+                s.status = Status::Restarting;
+                s.restart_count += 1;
+            } else {
+                s.status = Status::Exited;
+            }
+        });
+        (restart, st.unwrap_or_default())
+    }
+
+    fn fail(&mut self, msg: &str, code: i32) {
+        let _ = self.engine.runtime().delete(&self.id, true);
+        if let Ok(lock) = Locked::acquire(self.paths.clone()) {
+            let _ = lock.update(|s| {
+                s.status = if s.started_at.is_some() {
+                    Status::Exited
+                } else {
+                    Status::Created
+                };
+                s.pid = 0;
+                s.exit_code = code;
+                s.error = msg.to_owned();
+            });
+        }
+        self.teardown();
+    }
+
+    /// After the last exit: unmount, and with `--rm` remove everything.
+    fn teardown(&mut self) {
+        let _ = crate::lifecycle::unmount_rootfs(&self.paths);
+        if self.record.options.auto_remove {
+            if let Err(e) = self.engine.remove_stopped(&self.id, true) {
+                tracing::warn!(id = %self.id, error = %e, "removing the container (--rm)");
+            }
+        }
+    }
+}
+
+/// Docker's codes for a process that could not be started.
+fn exec_failure_code(msg: &str) -> i32 {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("not found in $path") || m.contains("no such file or directory") {
+        127
+    } else if m.contains("permission denied")
+        || m.contains("is a directory")
+        || m.contains("exec format")
+    {
+        126
+    } else {
+        125
+    }
+}
+
+/// Gives freed heap back to the kernel: a supervisor idles for the life
+/// of its container and should hold only what it uses.
+fn release_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heap structures.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| io_err("creating a pipe", "container stdio")(e.into()))
+}
+
+fn devnull() -> Result<OwnedFd> {
+    rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io_err("opening", "/dev/null")(e.into()))
+}
+
+fn dup_cloexec(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: fds 1 and 2 are open in the supervisor (inherited from the
+    // caller); the borrow lasts only for the duplication.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_dupfd_cloexec(b, 10)
+        .map_err(|e| io_err("duplicating", format!("fd {fd}"))(e.into()))
+}
+
+fn dup2(src: BorrowedFd<'_>, dst: RawFd) -> Result<()> {
+    // SAFETY: dup2 onto a standard fd number; both are valid descriptors.
+    let rc = unsafe { libc::dup2(src.as_raw_fd(), dst) };
+    if rc < 0 {
+        return Err(io_err("duplicating", format!("onto fd {dst}"))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut b: &[u8]) -> std::io::Result<()> {
+    while !b.is_empty() {
+        match rustix::io::write(fd, b) {
+            Ok(n) => b = &b[n..],
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
