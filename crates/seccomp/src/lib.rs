@@ -26,9 +26,11 @@
 mod compile;
 mod error;
 mod listener;
+mod profile;
 mod program;
 
 pub use compile::compile;
 pub use error::Error;
 pub use listener::send_listener_fd;
+pub use profile::{default_profile, parse_docker_profile, ProfileError};
 pub use program::Program;
