@@ -105,7 +105,6 @@ pub(super) fn oci_arg(
         Some(v) => builder.value_two(v),
         None => builder,
     };
-    #[allow(clippy::expect_used)]
     builder
         .build()
         // Every field of the builder has a default (`#[builder(default)]` on the
