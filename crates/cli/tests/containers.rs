@@ -399,6 +399,7 @@ fn fifty_parallel_runs_all_succeed_and_leave_no_trace() {
     // before it: state without a directory is a leak.
     let orphans: Vec<_> = leftover
         .iter()
+        .filter(|n| !n.to_string_lossy().starts_with('#'))
         .filter(|n| !b.f.root.join("containers").join(n).exists())
         .collect();
     assert!(orphans.is_empty(), "runtime state left: {orphans:?}");
@@ -415,4 +416,60 @@ fn fifty_parallel_runs_all_succeed_and_leave_no_trace() {
         .filter(|id| !b.f.root.join("containers").join(id).exists())
         .collect();
     assert!(leaked.is_empty(), "cgroups left: {leaked:?}");
+}
+
+#[test]
+fn seccomp_default_unconfined_and_a_profile_file() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let status = "grep Seccomp: /proc/self/status";
+    let out = b.ok(&["run", "--rm", b.image(), "sh", "-c", status]);
+    assert_eq!(out, "Seccomp:\t2\n", "Docker's default profile is on");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        b.image(),
+        "sh",
+        "-c",
+        status,
+    ]);
+    assert_eq!(out, "Seccomp:\t0\n");
+    let out = b.ok(&["run", "--rm", "--privileged", b.image(), "sh", "-c", status]);
+    assert_eq!(out, "Seccomp:\t0\n");
+    // A Docker-format profile that refuses mkdir.
+    let dir = tempfile::tempdir().expect("tmp");
+    let profile = dir.path().join("p.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .expect("profile");
+    let opt = format!("seccomp={}", profile.display());
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        b.image(),
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>&1 || echo refused; echo ok > /tmp/f && cat /tmp/f",
+    ]);
+    assert!(
+        out.contains("Permission denied") && out.contains("refused") && out.ends_with("ok\n"),
+        "{out}"
+    );
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOPE"}]}"#)
+        .expect("profile");
+    let o = b.run(&["run", "--rm", "--security-opt", &opt, b.image(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("seccomp"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -433,15 +433,36 @@ pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<ser
     let user = crate::user::resolve_in(&rootfs, &user_spec)?;
     let mounts = host_mounts(engine, record)?;
     let devices = host_devices(record)?;
-    let caps = spec::capabilities(opts);
-    let seccomp = match (&opts.security.seccomp, opts.privileged) {
+    let bounding = spec::host_bounding();
+    let caps = spec::capabilities(opts, &bounding);
+    if let Some(c) = opts
+        .cap_add
+        .iter()
+        .find(|c| *c != "ALL" && !bounding.contains(c))
+    {
+        return Err(invalid(
+            "capability",
+            c,
+            "berth does not hold it (it is not in berth's own bounding set), so it cannot give it",
+        ));
+    }
+    // Docker: --privileged and seccomp=unconfined run without a filter.
+    let profile = match (&opts.security.seccomp, opts.privileged) {
         (_, true) | (SeccompChoice::Unconfined, _) => None,
-        (SeccompChoice::Default, _) => None,
+        (SeccompChoice::Default, _) => Some(berth_seccomp::default_profile(&caps)),
         (SeccompChoice::Profile(text), _) => Some(
-            serde_json::from_str(text)
-                .map_err(|e| invalid("seccomp profile", "", e.to_string()))?,
+            berth_seccomp::parse_docker_profile(text.as_bytes(), &caps).map_err(|e| {
+                invalid(
+                    "seccomp profile",
+                    "--security-opt seccomp=...",
+                    e.to_string(),
+                )
+            })?,
         ),
     };
+    let seccomp = profile
+        .map(|p| serde_json::to_value(p).map_err(|e| invalid("seccomp profile", "", e.to_string())))
+        .transpose()?;
     let etc = crate::etc::files(paths);
     let v = spec::build(&spec::Inputs {
         id: &record.id,

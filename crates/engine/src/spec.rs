@@ -158,11 +158,19 @@ pub fn hostname(id: &str, opts: &ContainerOptions) -> String {
     }
 }
 
-/// The process's capabilities: Docker's set, or all with `--privileged`,
-/// then `--cap-add`, then `--cap-drop` (each may say `ALL`).
-pub fn capabilities(opts: &ContainerOptions) -> Vec<String> {
+/// The process's capabilities: Docker's set, or every capability berth
+/// itself holds (`bounding`) with `--privileged`, then `--cap-add`, then
+/// `--cap-drop` (each may say `ALL`).
+pub fn capabilities(opts: &ContainerOptions, bounding: &[String]) -> Vec<String> {
+    let all = || -> Vec<String> {
+        ALL_CAPS
+            .iter()
+            .filter(|c| bounding.iter().any(|b| b == *c))
+            .map(|s| s.to_string())
+            .collect()
+    };
     let mut caps: Vec<String> = if opts.privileged {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        all()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
@@ -172,7 +180,7 @@ pub fn capabilities(opts: &ContainerOptions) -> Vec<String> {
         caps.clear();
     }
     if adds_all {
-        caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        caps = all();
     }
     for c in &opts.cap_add {
         if c != "ALL" && !caps.contains(c) {
@@ -183,6 +191,22 @@ pub fn capabilities(opts: &ContainerOptions) -> Vec<String> {
         caps.retain(|c| !opts.cap_drop.contains(c));
     }
     caps
+}
+
+/// The capabilities in this process's bounding set (what berth can give).
+pub fn host_bounding() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 /// The process's arguments: `--entrypoint` or the image's Entrypoint,

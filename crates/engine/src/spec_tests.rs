@@ -79,20 +79,24 @@ fn environment_layers() {
 
 #[test]
 fn caps_add_drop_all() {
+    let everything: Vec<String> = ALL_CAPS.iter().map(|c| c.to_string()).collect();
     let mut o = ContainerOptions::default();
-    assert_eq!(capabilities(&o).len(), DEFAULT_CAPS.len());
+    assert_eq!(capabilities(&o, &everything).len(), DEFAULT_CAPS.len());
     o.cap_add = vec!["CAP_NET_ADMIN".into()];
     o.cap_drop = vec!["CAP_CHOWN".into()];
-    let c = capabilities(&o);
+    let c = capabilities(&o, &everything);
     assert!(c.contains(&"CAP_NET_ADMIN".to_string()) && !c.contains(&"CAP_CHOWN".to_string()));
     o.cap_drop = vec!["ALL".into()];
     o.cap_add = vec!["CAP_KILL".into()];
-    assert_eq!(capabilities(&o), vec!["CAP_KILL"]);
+    assert_eq!(capabilities(&o, &everything), vec!["CAP_KILL"]);
     o = ContainerOptions {
         privileged: true,
         ..Default::default()
     };
-    assert_eq!(capabilities(&o).len(), ALL_CAPS.len());
+    assert_eq!(capabilities(&o, &everything).len(), ALL_CAPS.len());
+    // Privileged gets what berth has, not what it lacks.
+    let some = vec!["CAP_CHOWN".to_string(), "CAP_SYS_ADMIN".to_string()];
+    assert_eq!(capabilities(&o, &some), some);
 }
 
 #[test]
@@ -122,7 +126,7 @@ fn docker_defaults_in_the_spec() {
         home: "/home/u".into(),
     };
     let e = etc();
-    let caps = capabilities(&o);
+    let caps = capabilities(&o, &[]);
     let hm = vec![HostMount {
         target: "/etc/hosts".into(),
         source: "/h".into(),
@@ -179,6 +183,6 @@ fn relative_workdir_is_refused() {
         ..Default::default()
     };
     let (image, user, e) = (RunConfig::default(), ResolvedUser::default(), etc());
-    let caps = capabilities(&o);
+    let caps = capabilities(&o, &[]);
     assert!(build(&inputs_for(&o, &image, &user, &e, &caps, &[])).is_err());
 }

@@ -202,7 +202,7 @@ impl Runtime {
         let seccomp = linux
             .seccomp()
             .as_ref()
-            .map(berth_seccomp::compile)
+            .map(|s| berth_seccomp::compile_cached(s, &self.root.join("#seccomp-cache")))
             .transpose()?;
         let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
         guard.cgroup = Some(cgroup.clone());

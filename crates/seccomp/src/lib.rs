@@ -30,12 +30,14 @@
 //! on `berth run`'s fast path: see `tests/default_profile.rs`
 //! (`measure_default_profile_compile_time`) for what it costs.
 
+mod cache;
 mod compile;
 mod error;
 mod listener;
 mod profile;
 mod program;
 
+pub use cache::compile_cached;
 pub use compile::compile;
 pub use error::Error;
 pub use listener::send_listener_fd;
