@@ -89,7 +89,10 @@ fn write(path: &Path, p: &Program) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut b = Vec::with_capacity(16 + p.instructions().len() * 8);
     b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&(p.load_flags() as u64).to_le_bytes());
+    // c_ulong is u64 here but u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let flags = u64::from(p.load_flags());
+    b.extend_from_slice(&flags.to_le_bytes());
     b.extend_from_slice(&(p.instructions().len() as u32).to_le_bytes());
     for i in p.instructions() {
         b.extend_from_slice(&i.code.to_le_bytes());
