@@ -153,6 +153,9 @@ fn config_json(
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
         "history": [history],
     });
+    if let Some(m) = &opts.message {
+        doc["comment"] = Value::from(m.clone());
+    }
     if let Some(v) = &opts.platform.variant {
         doc["variant"] = Value::from(v.clone());
     }

@@ -47,6 +47,12 @@ enum Cmd {
     Login(image_cmds::LoginArgs),
     /// Log out from a registry.
     Logout(image_cmds::LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(image_cmds::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(image_cmds::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(image_cmds::ImportArgs),
     /// Manage images.
     Image(ImageCmd),
 }
@@ -69,6 +75,9 @@ enum ImageSub {
     Inspect(image_cmds::InspectArgs),
     /// Remove unused images.
     Prune(image_cmds::PruneArgs),
+    Save(image_cmds::SaveArgs),
+    Load(image_cmds::LoadArgs),
+    Import(image_cmds::ImportArgs),
 }
 
 /// Dies quietly on a closed stdout (`berth images | head`), as Docker does,
@@ -122,6 +131,18 @@ fn main() -> ExitCode {
         Cmd::Image(ImageCmd {
             cmd: ImageSub::Prune(a),
         }) => image_cmds::prune(&g, a),
+        Cmd::Save(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Save(a),
+        }) => image_cmds::save(&g, a),
+        Cmd::Load(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Load(a),
+        }) => image_cmds::load(&g, a),
+        Cmd::Import(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Import(a),
+        }) => image_cmds::import(&g, a),
         Cmd::Login(a) => image_cmds::login(&g, a),
         Cmd::Logout(a) => image_cmds::logout(&g, a),
     };
