@@ -8,7 +8,7 @@ packages=(
   build-essential pkg-config libseccomp-dev
   # tests: a tiny busybox rootfs, the runc anchor, a cgroup v2 VM, the image tools
   busybox-static runc iproute2 qemu-system-x86 cpio
-  docker-registry skopeo apache2-utils
+  docker-registry skopeo apache2-utils openssl
   # benchmarks
   hyperfine time
 )

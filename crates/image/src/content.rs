@@ -206,46 +206,121 @@ impl Ingest {
     /// Verifies size and digest, fsyncs, renames to the digest path and
     /// fsyncs the directory. Committing content that is already present is
     /// not an error.
-    pub fn commit(mut self) -> Result<Digest, ContentError> {
+    pub fn commit(self) -> Result<Digest, ContentError> {
+        let expected = self.expected.clone();
+        self.finish()?.commit(&expected)
+    }
+
+    /// Closes the file and returns the staged blob: hashed and on disk in
+    /// the store's filesystem, but without a final name until
+    /// [`Staged::commit`]. For content whose expected digest is only known
+    /// later (archive entries before their manifest is read).
+    pub fn finish(mut self) -> Result<Staged, ContentError> {
         let file = self.file.take().ok_or_else(|| ContentError::Io {
             path: self.path.clone(),
             source: io::Error::other("ingest already closed"),
         })?;
-        let actual = std::mem::take(&mut self.hasher).finish();
-        if let Some(size) = self.expected.size {
-            if size != self.written {
+        drop(file);
+        let staged = Staged {
+            store: self.store.clone(),
+            path: std::mem::take(&mut self.path),
+            digest: std::mem::take(&mut self.hasher).finish(),
+            size: self.written,
+        };
+        Ok(staged)
+    }
+}
+
+/// A fully written blob that has no final name yet. Dropped without
+/// [`Staged::commit`], its file is removed.
+#[derive(Debug)]
+pub struct Staged {
+    store: ContentStore,
+    path: PathBuf,
+    digest: Digest,
+    size: u64,
+}
+
+impl Staged {
+    /// The sha256 of what was written.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Opens the staged content for reading.
+    pub fn open(&self) -> Result<File, ContentError> {
+        File::open(&self.path).map_err(io_err(&self.path))
+    }
+
+    /// Reads a whole (small) staged blob, refusing anything over `limit`.
+    pub fn read(&self, limit: u64) -> Result<Vec<u8>, ContentError> {
+        if self.size > limit {
+            return Err(ContentError::TooLarge {
+                digest: self.digest.to_string(),
+                limit,
+            });
+        }
+        let mut buf = Vec::new();
+        self.open()?
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(io_err(&self.path))?;
+        Ok(buf)
+    }
+
+    /// Checks the blob against `expected`, then fsyncs, makes it
+    /// read-only, renames it to its digest path and fsyncs the directory.
+    pub fn commit(mut self, expected: &Expected) -> Result<Digest, ContentError> {
+        if let Some(size) = expected.size {
+            if size != self.size {
                 return Err(ContentError::SizeMismatch {
-                    digest: self
-                        .expected
+                    digest: expected
                         .digest
                         .as_ref()
-                        .map_or_else(|| actual.to_string(), Digest::to_string),
+                        .map_or_else(|| self.digest.to_string(), Digest::to_string),
                     expected: size,
-                    actual: self.written,
+                    actual: self.size,
                 });
             }
         }
-        if let Some(exp) = &self.expected.digest {
-            if *exp != actual {
+        if let Some(exp) = &expected.digest {
+            if *exp != self.digest {
                 return Err(ContentError::DigestMismatch {
                     expected: exp.clone(),
-                    actual,
+                    actual: self.digest.clone(),
                 });
             }
         }
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
         file.sync_all().map_err(io_err(&self.path))?;
         file.set_permissions(fs::Permissions::from_mode(0o444))
             .map_err(io_err(&self.path))?;
         drop(file);
-        let target = self.store.path(&actual);
+        let target = self.store.path(&self.digest);
         fs::rename(&self.path, &target).map_err(io_err(&target))?;
+        self.path = PathBuf::new();
         let dir = self.store.dir.join("sha256");
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err(&dir))?;
-        self.path = PathBuf::new();
-        tracing::debug!(digest = %actual, size = self.written, "blob committed");
-        Ok(actual)
+        tracing::debug!(digest = %self.digest, size = self.size, "blob committed");
+        Ok(self.digest.clone())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! berth's image layer: the content store, the image index, layer unpacking
 //! and snapshots. See shared/DESIGN.md ("image").
 
+pub mod archive;
+pub mod changes;
 pub mod content;
 pub mod digest;
+pub mod import;
 pub mod layers;
 pub mod meta;
 pub mod snapshot;

@@ -14,7 +14,7 @@ use rustix::fs::FlockOperation;
 
 use crate::content::{ContentError, ContentStore, Expected, Ingest};
 use crate::digest::Digest;
-use crate::layers::{LayerError, LayerStore};
+use crate::layers::{LayerError, LayerStore, PendingLayer};
 use crate::meta::{ImageRecord, Meta, MetaError};
 use crate::snapshot::Snapshot;
 use crate::spec::Descriptor;
@@ -197,22 +197,37 @@ impl ImageStore {
         chain: &Digest,
     ) -> Result<u64, StoreError> {
         let f = self.content.open_blob(&blob.digest)?;
+        let (pending, size) = self.unpack_pending(f, &blob.digest, diff_id, chain)?;
+        pending.commit()?;
+        Ok(size)
+    }
+
+    /// Unpacks a (possibly compressed) layer stream into a fresh temp tree
+    /// and checks its diff id, but gives it no final name: the caller
+    /// commits the returned layer once everything else checked out too.
+    /// Returns the layer and its content size.
+    pub fn unpack_pending(
+        &self,
+        reader: impl Read,
+        blob: &Digest,
+        diff_id: &Digest,
+        chain: &Digest,
+    ) -> Result<(PendingLayer, u64), StoreError> {
         let pending = self.layers.prepare(chain)?;
         let stats = unpack::unpack(
-            io::BufReader::new(f),
+            io::BufReader::new(reader),
             pending.dir_fd()?,
             &self.limits,
-            &blob.digest.to_string(),
+            &blob.to_string(),
         )?;
         if stats.diff_id != *diff_id {
             return Err(StoreError::DiffIdMismatch {
-                blob: blob.digest.clone(),
+                blob: blob.clone(),
                 expected: diff_id.clone(),
                 actual: stats.diff_id,
             });
         }
-        pending.commit()?;
-        Ok(stats.content_bytes)
+        Ok((pending, stats.content_bytes))
     }
 
     /// Records an image and points `names` at it.

@@ -163,14 +163,19 @@ async fn push_blob(
     put_url
         .query_pairs_mut()
         .append_pair("digest", &d.to_string());
-    // Monolithic upload: the blob is read once into memory and re-sent
-    // as-is on a retry. (Chunked, streamed uploads are future work.)
-    let body = bytes::Bytes::from(read_blob(store, d)?);
+    // Monolithic upload streamed from the content store: each attempt
+    // (a retry, or the answer to an auth challenge) reads the file afresh.
+    let path = store.content().path(d);
+    let size = store
+        .content()
+        .size(d)
+        .map_err(berth_image::StoreError::from)?;
     let resp = client
         .send(s, scopes, |http, _| {
             http.put(put_url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
-                .body(body.clone())
+                .header(CONTENT_LENGTH, size)
+                .body(reqwest::Body::wrap(FileBody::open(path.clone(), size)))
         })
         .await?;
     if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
@@ -179,18 +184,60 @@ async fn push_blob(
     Ok(BlobOutcome::Uploaded)
 }
 
-fn read_blob(store: &ImageStore, d: &Digest) -> Result<Vec<u8>, RegistryError> {
-    use std::io::Read;
-    let mut f = store
-        .content()
-        .open_blob(d)
-        .map_err(berth_image::StoreError::from)?;
-    let mut v = Vec::new();
-    f.read_to_end(&mut v).map_err(|e| {
-        berth_image::StoreError::from(berth_image::content::ContentError::Io {
-            path: store.content().path(d),
-            source: e,
-        })
-    })?;
-    Ok(v)
+/// A blob read from disk in 1 MiB chunks by a blocking task, so an upload
+/// never holds more than a few chunks in memory.
+struct FileBody {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    size: u64,
+}
+
+impl FileBody {
+    /// Starts reading `path`; must be called inside the tokio runtime.
+    fn open(path: std::path::PathBuf, size: u64) -> FileBody {
+        use std::io::Read;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut buf = vec![0u8; 1 << 20];
+                let item = match f.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(bytes::Bytes::from(buf))
+                    }
+                    Err(e) => Err(e),
+                };
+                let stop = item.is_err();
+                if tx.blocking_send(item).is_err() || stop {
+                    return; // the request was dropped, or the error is sent
+                }
+            }
+        });
+        FileBody { rx, size }
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(http_body::Frame::data)))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.size)
+    }
 }

@@ -88,6 +88,12 @@ enum Cmd {
     Login(image_cmds::LoginArgs),
     /// Log out from a registry.
     Logout(image_cmds::LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(image_cmds::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(image_cmds::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(image_cmds::ImportArgs),
     /// Manage images.
     Image(ImageCmd),
 }
@@ -138,6 +144,9 @@ enum ImageSub {
     Inspect(image_cmds::InspectArgs),
     /// Remove unused images.
     Prune(image_cmds::PruneArgs),
+    Save(image_cmds::SaveArgs),
+    Load(image_cmds::LoadArgs),
+    Import(image_cmds::ImportArgs),
 }
 
 /// Dies quietly on a closed stdout (`berth images | head`), as Docker does,
@@ -319,6 +328,18 @@ fn image_command(g: &image_cmds::Global, cmd: Cmd) -> container_cmds::CmdResult 
         Cmd::Image(ImageCmd {
             cmd: ImageSub::Prune(a),
         }) => image_cmds::prune(g, a),
+        Cmd::Save(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Save(a),
+        }) => image_cmds::save(g, a),
+        Cmd::Load(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Load(a),
+        }) => image_cmds::load(g, a),
+        Cmd::Import(a)
+        | Cmd::Image(ImageCmd {
+            cmd: ImageSub::Import(a),
+        }) => image_cmds::import(g, a),
         Cmd::Login(a) => image_cmds::login(g, a),
         Cmd::Logout(a) => image_cmds::logout(g, a),
         _ => return Err(container_cmds::Failure::new("not an image command", 1)),

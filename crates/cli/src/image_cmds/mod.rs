@@ -1,6 +1,7 @@
 //! The image commands of `berth`: argument types and the glue from them to
 //! the image and registry libraries.
 
+mod archive;
 pub(crate) mod format;
 mod inspect;
 mod login;
@@ -15,6 +16,7 @@ use berth_image::meta::ImageRecord;
 use berth_image::{Digest, ImageStore, StoreError};
 use berth_registry::{Reference, RegistryError};
 
+pub use archive::{import, load, save, ImportArgs, LoadArgs, SaveArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use login::{login, logout, LoginArgs, LogoutArgs};
 pub use manage::{images, prune, rmi, tag, ImagesArgs, PruneArgs, RmiArgs, TagArgs};
@@ -39,6 +41,8 @@ pub enum CliError {
     Reference(#[from] berth_registry::reference::ReferenceError),
     #[error(transparent)]
     Auth(#[from] berth_registry::auth::AuthError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveCmdError),
     #[error("No such image: {0}")]
     NoSuchImage(String),
     #[error("{0}")]

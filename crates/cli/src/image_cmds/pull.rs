@@ -35,7 +35,7 @@ impl PullArgs {
     }
 }
 
-fn parse_platform(s: &str) -> Result<Platform> {
+pub(super) fn parse_platform(s: &str) -> Result<Platform> {
     let mut it = s.split('/');
     match (it.next(), it.next(), it.next(), it.next()) {
         (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {

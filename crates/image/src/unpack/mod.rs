@@ -626,7 +626,7 @@ mod tests;
 /// Tar builders shared by the crate's tests.
 #[cfg(test)]
 pub(crate) mod tests_support {
-    pub(crate) use super::tests::{file, tar};
+    pub(crate) use super::tests::{file, symlink, tar, E};
 
     pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
         use std::io::Write;

@@ -260,10 +260,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
-        need("/usr/bin/docker-registry");
         let dir = tempfile::tempdir().expect("tmp");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let auth = match htpasswd {
             None => String::new(),
             Some((u, p)) => {
@@ -281,6 +278,15 @@ impl Registry {
                 )
             }
         };
+        Registry::start_with(dir, &auth)
+    }
+
+    /// A registry with the given `auth:` section of its config (YAML);
+    /// `dir` is kept alive with it.
+    pub fn start_with(dir: tempfile::TempDir, auth: &str) -> Registry {
+        need("/usr/bin/docker-registry");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
         let cfg = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
             dir.path().join("data").display()
