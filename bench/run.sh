@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Paired benchmark of the engine: `berth run --rm IMAGE true` against `runc run` of the same
+# rootfs as a bare bundle, in one hyperfine run; and the memory of an idle container's
+# supervisor (its RSS) next to Podman's conmon when podman is installed.
+#
+#   bench/run.sh
+#
+# Environment: BERTH (a berth binary; default: target/release/berth, built if missing),
+# RUNC (default: runc), RUNS (default 60), WARMUP (default 5).
+#
+# Targets (issue 4): berth run --rm at most 0.4x of runc run; supervisor RSS at most 1 MiB.
+# Needs root. Runs in a private mount namespace; every state root is a fresh temp directory,
+# removed at exit with whatever containers it holds.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+[ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
+if [ "${BERTH_BENCH_UNSHARED:-}" != 1 ]; then
+  exec unshare -m --propagation private -- env BERTH_BENCH_UNSHARED=1 bash "$0" "$@"
+fi
+for tool in hyperfine python3 "${RUNC:-runc}"; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 1; }
+done
+runs="${RUNS:-60}"
+warmup="${WARMUP:-5}"
+runc_bin="$(command -v "${RUNC:-runc}")"
+berth="${BERTH:-$repo/target/release/berth}"
+if [ ! -x "$berth" ]; then
+  (cd "$repo" && cargo build --release -p berth-cli >&2)
+fi
+
+work="$(mktemp -d /tmp/berth-runbench.XXXXXX)"
+state="$(mktemp -d /run/berth-runbench.XXXXXX)"
+root="$work/root"
+run_root="$state/berth"
+rroot="$state/runc"
+bundle="$work/bundle"
+B=("$berth" --root "$root" --run-root "$run_root")
+cleanup() {
+  local c
+  for c in $("${B[@]}" ps -aq --no-trunc 2>/dev/null || true); do "${B[@]}" rm -f -v "$c" >/dev/null 2>&1 || true; done
+  for c in $("$runc_bin" --root "$rroot" list -q 2>/dev/null || true); do "$runc_bin" --root "$rroot" delete -f "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work" "$state"
+}
+trap cleanup EXIT
+
+# One busybox rootfs: imported as an image for berth, used as-is as runc's bundle.
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/etc" "$bundle/rootfs/tmp"
+cp /bin/busybox "$bundle/rootfs/bin/"
+for a in sh true sleep echo cat; do ln -sf busybox "$bundle/rootfs/bin/$a"; done
+tar -C "$bundle/rootfs" -cf "$work/rootfs.tar" .
+"${B[@]}" import "$work/rootfs.tar" bench:latest >/dev/null
+(cd "$bundle" && "$runc_bin" spec)
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+s = json.load(open(p))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+json.dump(s, open(p, "w"))
+PY
+"${B[@]}" run --rm bench true
+"$runc_bin" --root "$rroot" run -b "$bundle" bench-sanity
+
+echo "== berth run --rm vs runc run (true), $runs runs each" >&2
+hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/run.json" \
+  -n "berth run --rm" "${B[*]} run --rm bench true" \
+  -n "runc run" "$runc_bin --root $rroot run -b $bundle bench-run" >&2
+python3 - "$work/run.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+b, c = r["berth run --rm"], r["runc run"]
+print(f"run true: berth run --rm {b:.2f} ms, runc run {c:.2f} ms, ratio {b / c:.2f} (target <= 0.40)")
+PY
+
+# Memory of an idle container's supervisor.
+"${B[@]}" run -d --name idle bench sleep 1000 >/dev/null
+id="$("${B[@]}" inspect --format '{{.Id}}' idle)"
+sup="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['supervisor_pid'])" "$root/containers/$id/state.json")"
+rss="$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")"
+echo "supervisor RSS: ${rss} KiB (target <= 1024 KiB)"
+"${B[@]}" rm -f idle >/dev/null
