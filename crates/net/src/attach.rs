@@ -1,0 +1,410 @@
+//! Attaching containers to networks and taking them off again.
+//!
+//! Attach: plan everything (address, host ports, names) under the lock,
+//! record the attachment, then create the kernel objects (veth pair straight
+//! into the container's namespace, address and default route inside it,
+//! DNAT rules). A failure undoes what was made. Because the record comes
+//! first, a crash at any point leaves something [`Networks::gc`] can find.
+//!
+//! Detach: remove the kernel objects, then the record; a network whose last
+//! container left has its bridge and rules removed. Teardown goes on past
+//! failures and reports them together.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::ipam::{self, mac_for, mac_string};
+use crate::link::{self, Veth};
+use crate::network::{activate, deactivate, Networks};
+use crate::nft;
+use crate::nl::Socket;
+use crate::rules;
+use crate::state::{self, RunState};
+use crate::types::{AttachOptions, Attachment, DEFAULT_NETWORK};
+use crate::{hostports, netns};
+
+/// What [`Networks::gc`] reclaimed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Containers whose attachments were removed.
+    pub containers: Vec<String>,
+    /// Kernel links deleted that no record explained.
+    pub links: Vec<String>,
+    /// nftables rules deleted that no record explained.
+    pub rules: usize,
+}
+
+fn valid_ifname(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// `veth` and 11 hex digits of a hash of container and network.
+fn veth_name(container_id: &str, network_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in container_id.bytes().chain([b'/']).chain(network_id.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("veth{:011x}", h & 0xfff_ffff_ffff)
+}
+
+fn kernel_err<'a>(
+    op: &'static str,
+    object: &'a str,
+) -> impl FnOnce((usize, std::io::Error)) -> Error + 'a {
+    move |(_, e)| Error::kernel(op, object)(e)
+}
+
+impl Networks {
+    /// Attaches `container_id` to `network` inside the network namespace at
+    /// `netns` (made by [`crate::create_netns`]), publishing `opts.ports`.
+    pub fn attach(
+        &self,
+        network: &str,
+        container_id: &str,
+        netns: &Path,
+        opts: AttachOptions,
+    ) -> Result<Attachment, Error> {
+        if let Some(n) = opts.ifname.as_deref().filter(|n| !valid_ifname(n)) {
+            return Err(Error::InvalidIfname(n.to_string()));
+        }
+        let ns = File::open(netns).map_err(|e| netns::NetnsError::Step {
+            path: netns.display().to_string(),
+            step: "opening",
+            source: e,
+        })?;
+        let lock = self.dirs.lock()?;
+        let net = self.resolve(&lock, network)?;
+        if opts.ip.is_some() && net.name == DEFAULT_NETWORK {
+            return Err(Error::Refused {
+                name: net.name,
+                reason: "a fixed address (--ip) is only supported on user-defined networks".into(),
+            });
+        }
+        let mut rs = self.dirs.load_run()?;
+        let mine = rs.endpoints.get(container_id).cloned().unwrap_or_default();
+        if mine.iter().any(|a| a.network_id == net.id) {
+            return Err(Error::AlreadyAttached {
+                container: container_id.to_string(),
+                network: net.name,
+            });
+        }
+        let ports = hostports::resolve(&rs, &opts.ports)?;
+        let mut route = Socket::route().map_err(Error::kernel("opening rtnetlink", &net.bridge))?;
+        let mut nft_sock =
+            Socket::netfilter().map_err(Error::kernel("opening nfnetlink", &net.bridge))?;
+        if !rs.active.contains_key(&net.id) {
+            let active = activate(&mut route, &mut nft_sock, &net)?;
+            rs.active.insert(net.id.clone(), active);
+        }
+        let used: HashSet<_> = rs.on_network(&net.id).map(|a| a.ip).collect();
+        let Some(active) = rs.active.get_mut(&net.id) else {
+            return Err(Error::NotFound(net.name));
+        };
+        let ip = match opts.ip {
+            Some(ip) => ipam::check_requested(&net.name, &net.subnet, net.gateway, &used, ip)?,
+            None => ipam::allocate(&net.name, &net.subnet, net.gateway, &used, active.last_ip)?,
+        };
+        active.last_ip = Some(ip);
+        let (master, mtu) = (active.index, active.mtu);
+        let ifname = opts.ifname.unwrap_or_else(|| {
+            (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !mine.iter().any(|a| &a.ifname == n))
+                .unwrap_or_default()
+        });
+        let attachment = Attachment {
+            network: net.name.clone(),
+            network_id: net.id.clone(),
+            container_id: container_id.to_string(),
+            endpoint_id: state::random_id()?,
+            ifname,
+            ip,
+            prefix: net.subnet.prefix(),
+            gateway: net.gateway,
+            default_route: !net.internal && !mine.iter().any(|a| a.default_route),
+            mac: mac_string(&mac_for(ip)),
+            host_veth: veth_name(container_id, &net.id),
+            mtu,
+            ports,
+            aliases: opts.aliases,
+            hostname: opts.hostname,
+        };
+        rs.endpoints
+            .entry(container_id.to_string())
+            .or_default()
+            .push(attachment.clone());
+        self.dirs.save_run(&lock, &rs)?;
+        if let Err(e) = setup(&mut route, &mut nft_sock, &ns, master, &attachment) {
+            let mut cleanup = teardown(&attachment);
+            forget(&mut rs, &attachment);
+            if rs.on_network(&net.id).next().is_none() {
+                cleanup.extend(deactivate(&mut rs, &net.id));
+            }
+            if let Err(s) = self.dirs.save_run(&lock, &rs) {
+                cleanup.push(s);
+            }
+            return Err(e.with_cleanup(cleanup));
+        }
+        tracing::debug!(container = container_id, network = %net.name, %ip, "attached");
+        Ok(attachment)
+    }
+
+    /// Takes `container_id` off every network. Detaching a container that
+    /// is not attached does nothing.
+    pub fn detach(&self, container_id: &str) -> Result<(), Error> {
+        self.detach_where(container_id, |_| true)
+    }
+
+    /// Takes `container_id` off one network (`network disconnect`).
+    pub fn disconnect(&self, network: &str, container_id: &str) -> Result<(), Error> {
+        let net = {
+            let lock = self.dirs.lock()?;
+            self.resolve(&lock, network)?
+        };
+        let attached = self
+            .attachments(container_id)?
+            .iter()
+            .any(|a| a.network_id == net.id);
+        if !attached {
+            return Err(Error::NotAttached {
+                container: container_id.to_string(),
+                network: net.name,
+            });
+        }
+        self.detach_where(container_id, |a| a.network_id == net.id)
+    }
+
+    fn detach_where(
+        &self,
+        container_id: &str,
+        pick: impl Fn(&Attachment) -> bool,
+    ) -> Result<(), Error> {
+        let lock = self.dirs.lock()?;
+        let mut rs = self.dirs.load_run()?;
+        let gone: Vec<Attachment> = rs
+            .endpoints
+            .get(container_id)
+            .map(|v| v.iter().filter(|a| pick(a)).cloned().collect())
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        for a in &gone {
+            errors.extend(teardown(a));
+            forget(&mut rs, a);
+        }
+        errors.extend(deactivate_idle(&mut rs));
+        self.dirs.save_run(&lock, &rs)?;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Teardown(errors))
+        }
+    }
+
+    /// Reclaims everything of containers that no longer exist
+    /// (`is_alive(id)` false) and kernel objects no record explains, e.g.
+    /// after a crash. Safe to run at any time.
+    pub fn gc(&self, is_alive: impl Fn(&str) -> bool) -> Result<GcReport, Error> {
+        let lock = self.dirs.lock()?;
+        let mut rs = self.dirs.load_run()?;
+        let mut report = GcReport::default();
+        let mut errors = Vec::new();
+        let dead: Vec<String> = rs
+            .endpoints
+            .keys()
+            .filter(|c| !is_alive(c))
+            .cloned()
+            .collect();
+        for cid in dead {
+            for a in rs.endpoints.get(&cid).cloned().unwrap_or_default() {
+                errors.extend(teardown(&a));
+                forget(&mut rs, &a);
+            }
+            report.containers.push(cid);
+        }
+        errors.extend(deactivate_idle(&mut rs));
+        if let Err(e) = sweep(&rs, &mut report) {
+            errors.push(e);
+        }
+        self.dirs.save_run(&lock, &rs)?;
+        if errors.is_empty() {
+            Ok(report)
+        } else {
+            Err(Error::Teardown(errors))
+        }
+    }
+}
+
+/// Creates the kernel side of `a`.
+fn setup(
+    route: &mut Socket,
+    nft_sock: &mut Socket,
+    ns: &File,
+    master: u32,
+    a: &Attachment,
+) -> Result<(), Error> {
+    let veth = Veth {
+        host: &a.host_veth,
+        master,
+        mtu: a.mtu,
+        peer: &a.ifname,
+        peer_mac: mac_for(a.ip),
+        peer_netns: std::os::fd::AsFd::as_fd(ns),
+    };
+    route
+        .exec_all(&[link::new_veth(&veth)])
+        .map_err(kernel_err("creating veth pair", &a.host_veth))?;
+    let mut inner = netns::in_netns_fd(ns, Socket::route)
+        .and_then(|s| s)
+        .map_err(Error::kernel(
+            "opening rtnetlink in the container",
+            &a.container_id,
+        ))?;
+    let index = link::link_by_name(&mut inner, &a.ifname)
+        .map_err(Error::kernel(
+            "looking up the container interface",
+            &a.ifname,
+        ))?
+        .map(|l| l.index)
+        .ok_or_else(|| {
+            Error::kernel("looking up the container interface", &a.ifname)(
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })?;
+    let mut msgs = vec![
+        link::set_up(link::LOOPBACK_INDEX),
+        link::new_addr(index, a.ip, a.prefix),
+    ];
+    if a.default_route {
+        msgs.push(link::new_default_route(a.gateway));
+    }
+    inner
+        .exec_all(&msgs)
+        .map_err(kernel_err("configuring the container interface", &a.ifname))?;
+    if !a.ports.is_empty() {
+        let tag = rules::container_tag(&a.container_id, &a.network_id);
+        let msgs = rules::port_rules(&tag, a.ip, &a.ports)
+            .iter()
+            .map(nft::new_rule)
+            .collect();
+        nft::apply(nft_sock, msgs)
+            .map_err(Error::kernel("installing the port rules", &a.container_id))?;
+    }
+    Ok(())
+}
+
+/// Removes the kernel side of `a`; what is already gone is no error.
+fn teardown(a: &Attachment) -> Vec<Error> {
+    let mut errors = Vec::new();
+    let deleted = Socket::route().and_then(|mut s| s.exec(&[link::del_link(&a.host_veth)]));
+    match deleted.map(|r| r.into_iter().find_map(Result::err)) {
+        Ok(Some(e)) if e != rustix::io::Errno::NODEV => {
+            errors.push(Error::kernel("deleting veth", &a.host_veth)(e.into()))
+        }
+        Err(e) => errors.push(Error::kernel("deleting veth", &a.host_veth)(e)),
+        _ => {}
+    }
+    if !a.ports.is_empty() {
+        let tag = rules::container_tag(&a.container_id, &a.network_id);
+        let removed = Socket::netfilter().and_then(|mut s| {
+            let dels = nft::list_rules(&mut s)?
+                .iter()
+                .filter(|r| r.tag == tag)
+                .map(|r| nft::del_rule(&r.chain, r.handle))
+                .collect();
+            nft::apply(&mut s, dels)
+        });
+        if let Err(e) = removed {
+            errors.push(Error::kernel("removing the port rules", &a.container_id)(e));
+        }
+    }
+    errors
+}
+
+fn forget(rs: &mut RunState, a: &Attachment) {
+    if let Some(v) = rs.endpoints.get_mut(&a.container_id) {
+        v.retain(|x| x.network_id != a.network_id);
+        if v.is_empty() {
+            rs.endpoints.remove(&a.container_id);
+        }
+    }
+}
+
+/// Deactivates every active network without attachments.
+fn deactivate_idle(rs: &mut RunState) -> Vec<Error> {
+    let idle: Vec<String> = rs
+        .active
+        .keys()
+        .filter(|id| rs.on_network(id).next().is_none())
+        .cloned()
+        .collect();
+    idle.iter().flat_map(|id| deactivate(rs, id)).collect()
+}
+
+/// Deletes veths on berth's bridges and tagged rules that no record explains.
+fn sweep(rs: &RunState, report: &mut GcReport) -> Result<(), Error> {
+    let mut route = Socket::route().map_err(Error::kernel("opening rtnetlink", "gc"))?;
+    let masters: HashSet<u32> = rs.active.values().map(|a| a.index).collect();
+    let known: HashSet<&str> = rs
+        .endpoints
+        .values()
+        .flatten()
+        .map(|a| a.host_veth.as_str())
+        .collect();
+    let links = link::links(&mut route).map_err(Error::kernel("listing links", "gc"))?;
+    for l in links {
+        let ours = l.master.is_some_and(|m| masters.contains(&m)) && l.name.starts_with("veth");
+        if ours && !known.contains(l.name.as_str()) {
+            route
+                .exec_all(&[link::del_link(&l.name)])
+                .map_err(kernel_err("deleting stray veth", &l.name))?;
+            report.links.push(l.name);
+        }
+    }
+    let mut nft_sock = Socket::netfilter().map_err(Error::kernel("opening nfnetlink", "gc"))?;
+    let tags: HashSet<String> = rs
+        .endpoints
+        .values()
+        .flatten()
+        .map(|a| rules::container_tag(&a.container_id, &a.network_id))
+        .chain(rs.active.keys().map(|id| rules::network_tag(id)))
+        .collect();
+    let stray: Vec<_> = nft::list_rules(&mut nft_sock)
+        .map_err(Error::kernel("listing nftables rules", "gc"))?
+        .into_iter()
+        .filter(|r| r.tag.starts_with("berth/") && !tags.contains(&r.tag))
+        .collect();
+    report.rules = stray.len();
+    let dels = stray
+        .iter()
+        .map(|r| nft::del_rule(&r.chain, r.handle))
+        .collect();
+    nft::apply(&mut nft_sock, dels).map_err(Error::kernel("deleting stray nftables rules", "gc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_names_fit_and_differ() {
+        let a = veth_name("c1", "n1");
+        assert_eq!(a.len(), 15);
+        assert!(a.starts_with("veth"));
+        assert_eq!(a, veth_name("c1", "n1"));
+        assert_ne!(a, veth_name("c1", "n2"));
+        assert_ne!(a, veth_name("c2", "n1"));
+    }
+
+    #[test]
+    fn interface_names_are_checked() {
+        assert!(valid_ifname("eth0"));
+        assert!(!valid_ifname(""));
+        assert!(!valid_ifname("a/b"));
+        assert!(!valid_ifname("sixteen-chars-xx"));
+    }
+}
