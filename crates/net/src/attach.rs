@@ -102,15 +102,15 @@ impl Networks {
             rs.active.insert(net.id.clone(), active);
         }
         let used: HashSet<_> = rs.on_network(&net.id).map(|a| a.ip).collect();
-        let Some(active) = rs.active.get_mut(&net.id) else {
+        let Some((master, mtu)) = rs.active.get(&net.id).map(|a| (a.index, a.mtu)) else {
             return Err(Error::NotFound(net.name));
         };
+        let last = rs.last_ip.get(&net.id).copied();
         let ip = match opts.ip {
             Some(ip) => ipam::check_requested(&net.name, &net.subnet, net.gateway, &used, ip)?,
-            None => ipam::allocate(&net.name, &net.subnet, net.gateway, &used, active.last_ip)?,
+            None => ipam::allocate(&net.name, &net.subnet, net.gateway, &used, last)?,
         };
-        active.last_ip = Some(ip);
-        let (master, mtu) = (active.index, active.mtu);
+        rs.last_ip.insert(net.id.clone(), ip);
         let ifname = opts.ifname.unwrap_or_else(|| {
             (0..)
                 .map(|i| format!("eth{i}"))
@@ -249,7 +249,7 @@ fn setup(
 ) -> Result<(), Error> {
     let veth = Veth {
         host: &a.host_veth,
-        master,
+        master: Some(master),
         mtu: a.mtu,
         peer: &a.ifname,
         peer_mac: mac_for(a.ip),
@@ -277,6 +277,7 @@ fn setup(
         })?;
     let mut msgs = vec![
         link::set_up(link::LOOPBACK_INDEX),
+        link::set_up(index),
         link::new_addr(index, a.ip, a.prefix),
     ];
     if a.default_route {

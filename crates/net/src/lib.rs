@@ -31,6 +31,8 @@ mod network;
 mod nft;
 mod nl;
 mod ports;
+#[cfg(test)]
+mod privileged_tests;
 mod rules;
 mod state;
 mod sysctl;

@@ -72,14 +72,15 @@ pub(crate) fn new_bridge(name: &str, mtu: u32) -> Msg {
 #[derive(Debug, Clone)]
 pub(crate) struct Veth<'a> {
     pub host: &'a str,
-    pub master: u32,
+    pub master: Option<u32>,
     pub mtu: u32,
     pub peer: &'a str,
     pub peer_mac: [u8; 6],
     pub peer_netns: BorrowedFd<'a>,
 }
 
-/// Creates the pair in one request: both ends up, host end in the bridge.
+/// Creates the pair in one request: host end up and in the bridge, peer
+/// (still down) in the container's namespace.
 pub(crate) fn new_veth(v: &Veth<'_>) -> Msg {
     let mut m = Msg::new(
         RTM_NEWLINK,
@@ -87,13 +88,16 @@ pub(crate) fn new_veth(v: &Veth<'_>) -> Msg {
         &ifinfo(0, IFF_UP, IFF_UP),
         false,
     );
-    m.str(IFLA_IFNAME, v.host)
-        .u32(IFLA_MTU, v.mtu)
-        .u32(IFLA_MASTER, v.master);
+    m.str(IFLA_IFNAME, v.host).u32(IFLA_MTU, v.mtu);
+    if let Some(master) = v.master {
+        m.u32(IFLA_MASTER, master);
+    }
     m.nest(IFLA_LINKINFO).str(IFLA_INFO_KIND, "veth");
     m.nest(IFLA_INFO_DATA).nest(VETH_INFO_PEER);
-    // The peer's attributes follow its own ifinfomsg inside the nest.
-    m.attr_raw(&ifinfo(0, IFF_UP, IFF_UP));
+    // The peer's attributes follow its own ifinfomsg inside the nest. Its
+    // flags stay 0: IFF_UP there fails with ENOTCONN when the peer goes to
+    // another namespace, so the caller sets it up from inside.
+    m.attr_raw(&ifinfo(0, 0, 0));
     m.str(IFLA_IFNAME, v.peer)
         .u32(IFLA_MTU, v.mtu)
         .attr(IFLA_ADDRESS, &v.peer_mac)

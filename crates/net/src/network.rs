@@ -145,12 +145,11 @@ impl Networks {
                 containers: attached.join(", "),
             });
         }
-        if rs.active.contains_key(&net.id) {
-            let errors = deactivate(&mut rs, &net.id);
-            self.dirs.save_run(&lock, &rs)?;
-            if !errors.is_empty() {
-                return Err(Error::Teardown(errors));
-            }
+        let errors = deactivate(&mut rs, &net.id);
+        rs.last_ip.remove(&net.id);
+        self.dirs.save_run(&lock, &rs)?;
+        if !errors.is_empty() {
+            return Err(Error::Teardown(errors));
         }
         self.dirs.delete_network(&lock, &net.name)
     }
@@ -316,7 +315,6 @@ pub(crate) fn activate(
         bridge: br.to_string(),
         index,
         mtu,
-        last_ip: None,
     })
 }
 

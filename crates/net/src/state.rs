@@ -29,14 +29,17 @@ pub(crate) struct Active {
     pub bridge: String,
     pub index: u32,
     pub mtu: u32,
-    pub last_ip: Option<Ipv4Addr>,
 }
 
-/// The run-time state: active networks by id, attachments by container.
+/// The run-time state: active networks by id, attachments by container,
+/// and per network the last address handed out (allocation goes round
+/// robin from there, also across the bridge going down and up again).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RunState {
     pub active: BTreeMap<String, Active>,
     pub endpoints: BTreeMap<String, Vec<Attachment>>,
+    #[serde(default)]
+    pub last_ip: BTreeMap<String, Ipv4Addr>,
 }
 
 impl RunState {
@@ -249,9 +252,9 @@ mod tests {
                 bridge: "berth0".into(),
                 index: 7,
                 mtu: 1500,
-                last_ip: Some(Ipv4Addr::new(10, 0, 0, 2)),
             },
         );
+        s.last_ip.insert("id".into(), Ipv4Addr::new(10, 0, 0, 2));
         d.save_run(&lock, &s).expect("must succeed");
         assert_eq!(d.load_run().expect("must succeed"), s);
         // No temp file is left behind.
