@@ -52,6 +52,15 @@ fn veth_name(container_id: &str, network_id: &str) -> String {
     format!("veth{:011x}", h & 0xfff_ffff_ffff)
 }
 
+impl Networks {
+    /// The bridge kept up while idle, if any.
+    fn kept_bridge(&self) -> Option<&str> {
+        self.config
+            .keep_default_bridge
+            .then_some(self.config.default_bridge.as_str())
+    }
+}
+
 fn kernel_err<'a>(
     op: &'static str,
     object: &'a str,
@@ -140,7 +149,7 @@ impl Networks {
             .push(attachment.clone());
         self.dirs.save_run(&lock, &rs)?;
         if let Err(e) = setup(&mut route, &mut nft_sock, &ns, master, &attachment) {
-            let mut cleanup = teardown(&attachment);
+            let mut cleanup = teardown(&attachment, Veths::Delete);
             forget(&mut rs, &attachment);
             if rs.on_network(&net.id).next().is_none() {
                 cleanup.extend(deactivate(&mut rs, &net.id));
@@ -154,10 +163,14 @@ impl Networks {
         Ok(attachment)
     }
 
-    /// Takes `container_id` off every network. Detaching a container that
-    /// is not attached does nothing.
+    /// Takes a container that is going away off every network: frees its
+    /// addresses and host ports and removes its rules. Its veth pairs are
+    /// left to vanish with its network namespace, which the caller removes
+    /// next ([`crate::remove_netns`]); that keeps link deletion (tens of ms
+    /// of RCU waits) off the caller's path, and [`Networks::gc`] deletes any
+    /// left behind. Detaching a container that is not attached does nothing.
     pub fn detach(&self, container_id: &str) -> Result<(), Error> {
-        self.detach_where(container_id, |_| true)
+        self.detach_where(container_id, |_| true, Veths::LeaveToNetns)
     }
 
     /// Takes `container_id` off one network (`network disconnect`).
@@ -176,13 +189,14 @@ impl Networks {
                 network: net.name,
             });
         }
-        self.detach_where(container_id, |a| a.network_id == net.id)
+        self.detach_where(container_id, |a| a.network_id == net.id, Veths::Delete)
     }
 
     fn detach_where(
         &self,
         container_id: &str,
         pick: impl Fn(&Attachment) -> bool,
+        veths: Veths,
     ) -> Result<(), Error> {
         let lock = self.dirs.lock()?;
         let mut rs = self.dirs.load_run()?;
@@ -193,10 +207,10 @@ impl Networks {
             .unwrap_or_default();
         let mut errors = Vec::new();
         for a in &gone {
-            errors.extend(teardown(a));
+            errors.extend(teardown(a, veths));
             forget(&mut rs, a);
         }
-        errors.extend(deactivate_idle(&mut rs));
+        errors.extend(deactivate_idle(&mut rs, self.kept_bridge()));
         self.dirs.save_run(&lock, &rs)?;
         if errors.is_empty() {
             Ok(())
@@ -221,12 +235,12 @@ impl Networks {
             .collect();
         for cid in dead {
             for a in rs.endpoints.get(&cid).cloned().unwrap_or_default() {
-                errors.extend(teardown(&a));
+                errors.extend(teardown(&a, Veths::Delete));
                 forget(&mut rs, &a);
             }
             report.containers.push(cid);
         }
-        errors.extend(deactivate_idle(&mut rs));
+        errors.extend(deactivate_idle(&mut rs, self.kept_bridge()));
         if let Err(e) = sweep(&rs, &mut report) {
             errors.push(e);
         }
@@ -255,9 +269,16 @@ fn setup(
         peer_mac: mac_for(a.ip),
         peer_netns: std::os::fd::AsFd::as_fd(ns),
     };
-    route
-        .exec_all(&[link::new_veth(&veth)])
-        .map_err(kernel_err("creating veth pair", &a.host_veth))?;
+    match route.exec_all(&[link::new_veth(&veth)]) {
+        // A pair of the same name still dying with an old namespace.
+        Err((_, e)) if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
+            delete_link(Some(route), &a.host_veth)?;
+            route
+                .exec_all(&[link::new_veth(&veth)])
+                .map_err(kernel_err("creating veth pair", &a.host_veth))?;
+        }
+        other => other.map_err(kernel_err("creating veth pair", &a.host_veth))?,
+    }
     let mut inner = netns::in_netns_fd(ns, Socket::route)
         .and_then(|s| s)
         .map_err(Error::kernel(
@@ -298,16 +319,44 @@ fn setup(
     Ok(())
 }
 
-/// Removes the kernel side of `a`; what is already gone is no error.
-fn teardown(a: &Attachment) -> Vec<Error> {
-    let mut errors = Vec::new();
-    let deleted = Socket::route().and_then(|mut s| s.exec(&[link::del_link(&a.host_veth)]));
-    match deleted.map(|r| r.into_iter().find_map(Result::err)) {
-        Ok(Some(e)) if e != rustix::io::Errno::NODEV => {
-            errors.push(Error::kernel("deleting veth", &a.host_veth)(e.into()))
+/// Whether teardown deletes the veth pair or leaves it to the kernel, which
+/// removes it with the container's network namespace. Deleting a link waits
+/// for RCU grace periods (tens of ms); a dying namespace does that off the
+/// caller's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Veths {
+    Delete,
+    LeaveToNetns,
+}
+
+/// Deletes link `name`; one that is already gone is no error.
+fn delete_link(route: Option<&mut Socket>, name: &str) -> Result<(), Error> {
+    let mut own;
+    let sock = match route {
+        Some(s) => s,
+        None => {
+            own = Socket::route().map_err(Error::kernel("opening rtnetlink", name))?;
+            &mut own
         }
-        Err(e) => errors.push(Error::kernel("deleting veth", &a.host_veth)(e)),
-        _ => {}
+    };
+    match sock.exec(&[link::del_link(name)]) {
+        Ok(r) => match r.into_iter().find_map(Result::err) {
+            Some(e) if e != rustix::io::Errno::NODEV => {
+                Err(Error::kernel("deleting veth", name)(e.into()))
+            }
+            _ => Ok(()),
+        },
+        Err(e) => Err(Error::kernel("deleting veth", name)(e)),
+    }
+}
+
+/// Removes the kernel side of `a`; what is already gone is no error.
+fn teardown(a: &Attachment, veths: Veths) -> Vec<Error> {
+    let mut errors = Vec::new();
+    if veths == Veths::Delete {
+        if let Err(e) = delete_link(None, &a.host_veth) {
+            errors.push(e);
+        }
     }
     if !a.ports.is_empty() {
         let tag = rules::container_tag(&a.container_id, &a.network_id);
@@ -335,13 +384,14 @@ fn forget(rs: &mut RunState, a: &Attachment) {
     }
 }
 
-/// Deactivates every active network without attachments.
-fn deactivate_idle(rs: &mut RunState) -> Vec<Error> {
+/// Deactivates every active network without attachments, except the one
+/// whose bridge is `keep`.
+fn deactivate_idle(rs: &mut RunState, keep: Option<&str>) -> Vec<Error> {
     let idle: Vec<String> = rs
         .active
-        .keys()
-        .filter(|id| rs.on_network(id).next().is_none())
-        .cloned()
+        .iter()
+        .filter(|(id, a)| rs.on_network(id).next().is_none() && Some(a.bridge.as_str()) != keep)
+        .map(|(id, _)| id.clone())
         .collect();
     idle.iter().flat_map(|id| deactivate(rs, id)).collect()
 }
@@ -360,9 +410,7 @@ fn sweep(rs: &RunState, report: &mut GcReport) -> Result<(), Error> {
     for l in links {
         let ours = l.master.is_some_and(|m| masters.contains(&m)) && l.name.starts_with("veth");
         if ours && !known.contains(l.name.as_str()) {
-            route
-                .exec_all(&[link::del_link(&l.name)])
-                .map_err(kernel_err("deleting stray veth", &l.name))?;
+            delete_link(Some(&mut route), &l.name)?;
             report.links.push(l.name);
         }
     }

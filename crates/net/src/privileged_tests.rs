@@ -96,6 +96,29 @@ impl Host {
         .expect("open")
     }
 
+    /// Removes bridges when idle (instead of keeping the default one up).
+    fn remove_idle_bridges(&mut self) {
+        let config = NetConfig {
+            keep_default_bridge: false,
+            ..NetConfig::default()
+        };
+        self.nets = Networks::open(
+            &self.tmp.path().join("state"),
+            &self.tmp.path().join("run"),
+            config,
+        )
+        .expect("open");
+    }
+
+    /// What the engine does when a container is removed: detach, then
+    /// remove its namespace (which takes its veth pairs with it).
+    fn remove(&mut self, id: &str) {
+        self.nets.detach(id).expect("detach");
+        let ns = self.tmp.path().join(format!("ns-{id}"));
+        remove_netns(&ns).expect("remove netns");
+        self.namespaces.retain(|n| n != &ns);
+    }
+
     fn netns(&mut self, name: &str) -> PathBuf {
         let p = self.tmp.path().join(format!("ns-{name}"));
         create_netns(&p).expect("create_netns");
@@ -205,6 +228,24 @@ fn fetch_from(ns: &Path, addr: SocketAddr) -> std::io::Result<String> {
 
 fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+/// Waits (up to 10 s) for the kernel's asynchronous namespace cleanup.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("still not the case after 10 s: {what}");
+}
+
+fn veths() -> usize {
+    host_links()
+        .iter()
+        .filter(|l| l.starts_with("veth"))
+        .count()
 }
 
 fn host_links() -> Vec<String> {
@@ -368,49 +409,32 @@ fn taken_host_ports_are_refused_before_anything_is_set_up() {
 }
 
 #[test]
-fn detach_leaves_no_veth_rule_or_bridge() {
+fn removal_leaves_no_veth_rule_or_bridge() {
     in_fresh_host(|h| {
-        let mut ids = Vec::new();
+        h.remove_idle_bridges();
         for i in 0..3 {
-            let id = format!("c{i}");
-            h.container(&id, "bridge", &[&format!("{}:80", 8000 + i)]);
-            ids.push(id);
+            h.container(&format!("c{i}"), "bridge", &[&format!("{}:80", 8000 + i)]);
         }
+        assert_eq!(veths(), 3);
         assert_eq!(
-            host_links()
-                .iter()
-                .filter(|l| l.starts_with("veth"))
-                .count(),
-            3
-        );
-        assert!(
             host_rules()
                 .iter()
                 .filter(|r| r.tag.starts_with("berth/ctr/"))
-                .count()
-                == 6
-        );
-        h.nets.detach("c0").expect("detach");
-        h.nets.detach("c0").expect("detach is idempotent");
-        assert_eq!(
-            host_links()
-                .iter()
-                .filter(|l| l.starts_with("veth"))
                 .count(),
-            2
+            6
         );
+        h.remove("c0");
+        h.nets.detach("c0").expect("detach is idempotent");
         assert!(!host_rules().iter().any(|r| r.tag.contains("/c0/")));
-        for id in &ids[1..] {
-            h.nets.detach(id).expect("detach");
-        }
-        let links = host_links();
-        assert!(
-            !links
-                .iter()
-                .any(|l| l.starts_with("veth") || l.starts_with("berth")),
-            "{links:?}"
-        );
+        wait_until("c0's veth is gone", || veths() == 2);
+        h.remove("c1");
+        h.remove("c2");
         assert!(host_rules().is_empty(), "berth's table is gone");
+        wait_until("no veth or bridge is left", || {
+            !host_links()
+                .iter()
+                .any(|l| l.starts_with("veth") || l.starts_with("berth"))
+        });
         // The next container brings it all back.
         let (ns, a) = h.container("again", "bridge", &["8000:80"]);
         let _s = serve(&ns, sa(Ipv4Addr::UNSPECIFIED, 80), "again", 1);
@@ -418,7 +442,26 @@ fn detach_leaves_no_veth_rule_or_bridge() {
             fetch(sa(Ipv4Addr::LOCALHOST, 8000)).expect("fetch"),
             "again"
         );
-        assert!(a.ip != Ipv4Addr::new(10, 213, 0, 2), "round robin moves on");
+        assert_eq!(a.ip, Ipv4Addr::new(10, 213, 0, 5), "round robin moves on");
+    });
+}
+
+#[test]
+fn the_default_bridge_stays_up_when_kept() {
+    in_fresh_host(|h| {
+        h.container("c0", "bridge", &["8000:80"]);
+        h.remove("c0");
+        assert!(host_links().contains(&"berth0".to_string()));
+        let rules = host_rules();
+        assert!(
+            !rules.is_empty() && rules.iter().all(|r| r.tag.starts_with("berth/net/")),
+            "{rules:?}"
+        );
+        // A container of the same id comes back at once (its old veth may
+        // still be dying with the old namespace).
+        let (ns, _) = h.container("c0", "bridge", &["8000:80"]);
+        let _s = serve(&ns, sa(Ipv4Addr::UNSPECIFIED, 80), "c0", 1);
+        assert_eq!(fetch(sa(Ipv4Addr::LOCALHOST, 8000)).expect("fetch"), "c0");
     });
 }
 
@@ -507,7 +550,14 @@ fn user_networks_resolve_addresses_and_are_isolated() {
         let info = h.nets.inspect("a").expect("inspect");
         assert_eq!(info.attachments.len(), 2);
         assert!(matches!(h.nets.remove("a"), Err(Error::InUse { .. })));
+        let a1_veth = h.nets.attachments("a1").expect("state")[0]
+            .host_veth
+            .clone();
         h.nets.disconnect("a", "a1").expect("disconnect");
+        assert!(
+            !host_links().contains(&a1_veth),
+            "disconnect deletes the veth at once"
+        );
         h.nets.disconnect("a", "a2").expect("disconnect");
         assert!(matches!(
             h.nets.disconnect("a", "a2"),
@@ -587,27 +637,14 @@ fn concurrent_attaches_never_share_an_address() {
 #[test]
 fn a_hundred_containers_leave_nothing_behind() {
     in_fresh_host(|h| {
+        h.remove_idle_bridges();
         for i in 0..100 {
             let id = format!("c{i}");
-            let ns = h.netns(&id);
-            let ports = parse_publish(&format!("{}:80", 10000 + i)).expect("-p");
-            h.nets
-                .attach(
-                    "bridge",
-                    &id,
-                    &ns,
-                    AttachOptions {
-                        ports,
-                        ..Default::default()
-                    },
-                )
-                .expect("attach");
-            h.nets.detach(&id).expect("detach");
-            remove_netns(&ns).expect("remove netns");
+            h.container(&id, "bridge", &[&format!("{}:80", 10000 + i)]);
+            h.remove(&id);
         }
-        let links = host_links();
-        assert_eq!(links, ["lo"], "{links:?}");
         assert!(host_rules().is_empty());
+        wait_until("only lo is left", || host_links() == ["lo"]);
         assert!(h.nets.attachments("c99").expect("state").is_empty());
     });
 }

@@ -23,6 +23,11 @@ pub struct NetConfig {
     pub pool: Subnet,
     /// Prefix length of the subnets taken from the pool.
     pub pool_prefix: u8,
+    /// Keep the default network's bridge (and its rules) up when its last
+    /// container leaves, as Docker keeps `docker0`: deleting a bridge costs
+    /// tens of ms of kernel RCU waits, on every `run --rm` otherwise. User
+    /// networks' bridges always go with their last container.
+    pub keep_default_bridge: bool,
 }
 
 impl Default for NetConfig {
@@ -37,6 +42,7 @@ impl Default for NetConfig {
             pool: Subnet::new(Ipv4Addr::new(10, 214, 0, 0), 15)
                 .unwrap_or_else(|_| unreachable!("a valid constant subnet")),
             pool_prefix: 24,
+            keep_default_bridge: true,
         }
     }
 }
