@@ -22,6 +22,7 @@
 //! ```
 
 mod attach;
+mod dnsconf;
 mod error;
 mod hostports;
 mod ipam;
@@ -39,6 +40,9 @@ mod sysctl;
 mod types;
 
 pub use attach::GcReport;
+pub use dnsconf::{
+    hosts_file, parse_add_host, resolv_conf, AddHostError, DnsOptions, ExtraHost, HostAddr,
+};
 pub use error::Error;
 pub use ipam::{IpamError, Subnet};
 pub use netns::{create_netns, in_netns, remove_netns, NetnsError};

@@ -276,6 +276,15 @@ pub(crate) fn activate(
             .exec_all(&[link::del_link(br)])
             .map_err(|(_, e)| Error::kernel("deleting leftover bridge", br)(e))?;
     }
+    // Another interface already routing (part of) the subnet would make the
+    // containers unreachable; say so instead of shadowing it.
+    let routes: Vec<_> = link::routes(route)
+        .map_err(Error::kernel("listing routes", br))?
+        .into_iter()
+        .filter(|r| r.prefix > 0)
+        .map(|r| (r.dst, r.prefix))
+        .collect();
+    check_overlap(&net.subnet, &[], &routes)?;
     route
         .exec_all(&[link::new_bridge(br, mtu)])
         .map_err(|(_, e)| Error::kernel("creating bridge", br)(e))?;

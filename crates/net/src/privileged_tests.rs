@@ -351,6 +351,29 @@ fn published_ports_answer_from_host_localhost_outside_and_containers() {
             fetch_from(&client, sa(a1.gateway, 8080)).expect("from a container"),
             "web1"
         );
+        // UDP too.
+        let (ns3, _) = h.container("dns", "bridge", &["5353:53/udp"]);
+        let sock = in_netns(&ns3, || {
+            std::net::UdpSocket::bind(sa(Ipv4Addr::UNSPECIFIED, 53))
+        })
+        .expect("in netns")
+        .expect("bind udp");
+        let echo = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, peer) = sock.recv_from(&mut buf).expect("recv");
+            sock.send_to(&buf[..n], peer).expect("send");
+        });
+        let client = std::net::UdpSocket::bind(sa(Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        client
+            .send_to(b"ping", sa(Ipv4Addr::LOCALHOST, 5353))
+            .expect("send");
+        let mut buf = [0u8; 64];
+        let (n, _) = client.recv_from(&mut buf).expect("udp answer");
+        assert_eq!(&buf[..n], b"ping");
+        echo.join().expect("echo");
         // 8081 is published on 127.0.0.1 only.
         assert!(fetch_from(&outside, sa(HOST_OUT, 8081)).is_err());
     });
@@ -573,6 +596,36 @@ fn user_networks_resolve_addresses_and_are_isolated() {
             .map(|n| n.name)
             .collect();
         assert_eq!(names, ["b", "bridge"]);
+    });
+}
+
+#[test]
+fn a_subnet_taken_by_a_host_route_is_refused() {
+    in_fresh_host(|h| {
+        h.outside();
+        let config = NetConfig {
+            default_subnet: "198.51.100.0/24".parse().expect("subnet"),
+            ..NetConfig::default()
+        };
+        let nets = Networks::open(&h.tmp.path().join("s2"), &h.tmp.path().join("r2"), config)
+            .expect("open");
+        let ns = h.netns("c");
+        let e = nets
+            .attach("bridge", "c", &ns, AttachOptions::default())
+            .expect_err("overlap");
+        assert!(e.to_string().contains("host route 198.51.100.0/24"), "{e}");
+        assert!(!host_links().contains(&"berth0".to_string()));
+        let e = h
+            .nets
+            .create(
+                "clash",
+                CreateOptions {
+                    subnet: Some("198.51.100.0/25".parse().expect("subnet")),
+                    ..Default::default()
+                },
+            )
+            .expect_err("overlap");
+        assert!(matches!(e, Error::SubnetOverlap { .. }), "{e}");
     });
 }
 
