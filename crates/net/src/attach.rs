@@ -109,6 +109,8 @@ impl Networks {
         if !rs.active.contains_key(&net.id) {
             let active = activate(&mut route, &mut nft_sock, &net)?;
             rs.active.insert(net.id.clone(), active);
+            // Recorded at once, so that a failure below leaves a bridge gc knows.
+            self.dirs.save_run(&lock, &rs)?;
         }
         let used: HashSet<_> = rs.on_network(&net.id).map(|a| a.ip).collect();
         let Some((master, mtu)) = rs.active.get(&net.id).map(|a| (a.index, a.mtu)) else {
