@@ -25,17 +25,6 @@ use crate::state::{self, RunState};
 use crate::types::{AttachOptions, Attachment, DEFAULT_NETWORK};
 use crate::{hostports, netns};
 
-/// What [`Networks::gc`] reclaimed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Containers whose attachments were removed.
-    pub containers: Vec<String>,
-    /// Kernel links deleted that no record explained.
-    pub links: Vec<String>,
-    /// nftables rules deleted that no record explained.
-    pub rules: usize,
-}
-
 fn valid_ifname(name: &str) -> bool {
     (1..=15).contains(&name.len())
         && !name
@@ -54,7 +43,7 @@ fn veth_name(container_id: &str, network_id: &str) -> String {
 
 impl Networks {
     /// The bridge kept up while idle, if any.
-    fn kept_bridge(&self) -> Option<&str> {
+    pub(crate) fn kept_bridge(&self) -> Option<&str> {
         self.config
             .keep_default_bridge
             .then_some(self.config.default_bridge.as_str())
@@ -220,39 +209,6 @@ impl Networks {
             Err(Error::Teardown(errors))
         }
     }
-
-    /// Reclaims everything of containers that no longer exist
-    /// (`is_alive(id)` false) and kernel objects no record explains, e.g.
-    /// after a crash. Safe to run at any time.
-    pub fn gc(&self, is_alive: impl Fn(&str) -> bool) -> Result<GcReport, Error> {
-        let lock = self.dirs.lock()?;
-        let mut rs = self.dirs.load_run()?;
-        let mut report = GcReport::default();
-        let mut errors = Vec::new();
-        let dead: Vec<String> = rs
-            .endpoints
-            .keys()
-            .filter(|c| !is_alive(c))
-            .cloned()
-            .collect();
-        for cid in dead {
-            for a in rs.endpoints.get(&cid).cloned().unwrap_or_default() {
-                errors.extend(teardown(&a, Veths::Delete));
-                forget(&mut rs, &a);
-            }
-            report.containers.push(cid);
-        }
-        errors.extend(deactivate_idle(&mut rs, self.kept_bridge()));
-        if let Err(e) = sweep(&rs, &mut report) {
-            errors.push(e);
-        }
-        self.dirs.save_run(&lock, &rs)?;
-        if errors.is_empty() {
-            Ok(report)
-        } else {
-            Err(Error::Teardown(errors))
-        }
-    }
 }
 
 /// Creates the kernel side of `a`.
@@ -326,13 +282,13 @@ fn setup(
 /// for RCU grace periods (tens of ms); a dying namespace does that off the
 /// caller's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Veths {
+pub(crate) enum Veths {
     Delete,
     LeaveToNetns,
 }
 
 /// Deletes link `name`; one that is already gone is no error.
-fn delete_link(route: Option<&mut Socket>, name: &str) -> Result<(), Error> {
+pub(crate) fn delete_link(route: Option<&mut Socket>, name: &str) -> Result<(), Error> {
     let mut own;
     let sock = match route {
         Some(s) => s,
@@ -353,7 +309,7 @@ fn delete_link(route: Option<&mut Socket>, name: &str) -> Result<(), Error> {
 }
 
 /// Removes the kernel side of `a`; what is already gone is no error.
-fn teardown(a: &Attachment, veths: Veths) -> Vec<Error> {
+pub(crate) fn teardown(a: &Attachment, veths: Veths) -> Vec<Error> {
     let mut errors = Vec::new();
     if veths == Veths::Delete {
         if let Err(e) = delete_link(None, &a.host_veth) {
@@ -377,7 +333,7 @@ fn teardown(a: &Attachment, veths: Veths) -> Vec<Error> {
     errors
 }
 
-fn forget(rs: &mut RunState, a: &Attachment) {
+pub(crate) fn forget(rs: &mut RunState, a: &Attachment) {
     if let Some(v) = rs.endpoints.get_mut(&a.container_id) {
         v.retain(|x| x.network_id != a.network_id);
         if v.is_empty() {
@@ -388,7 +344,7 @@ fn forget(rs: &mut RunState, a: &Attachment) {
 
 /// Deactivates every active network without attachments, except the one
 /// whose bridge is `keep`.
-fn deactivate_idle(rs: &mut RunState, keep: Option<&str>) -> Vec<Error> {
+pub(crate) fn deactivate_idle(rs: &mut RunState, keep: Option<&str>) -> Vec<Error> {
     let idle: Vec<String> = rs
         .active
         .iter()
@@ -396,45 +352,6 @@ fn deactivate_idle(rs: &mut RunState, keep: Option<&str>) -> Vec<Error> {
         .map(|(id, _)| id.clone())
         .collect();
     idle.iter().flat_map(|id| deactivate(rs, id)).collect()
-}
-
-/// Deletes veths on berth's bridges and tagged rules that no record explains.
-fn sweep(rs: &RunState, report: &mut GcReport) -> Result<(), Error> {
-    let mut route = Socket::route().map_err(Error::kernel("opening rtnetlink", "gc"))?;
-    let masters: HashSet<u32> = rs.active.values().map(|a| a.index).collect();
-    let known: HashSet<&str> = rs
-        .endpoints
-        .values()
-        .flatten()
-        .map(|a| a.host_veth.as_str())
-        .collect();
-    let links = link::links(&mut route).map_err(Error::kernel("listing links", "gc"))?;
-    for l in links {
-        let ours = l.master.is_some_and(|m| masters.contains(&m)) && l.name.starts_with("veth");
-        if ours && !known.contains(l.name.as_str()) {
-            delete_link(Some(&mut route), &l.name)?;
-            report.links.push(l.name);
-        }
-    }
-    let mut nft_sock = Socket::netfilter().map_err(Error::kernel("opening nfnetlink", "gc"))?;
-    let tags: HashSet<String> = rs
-        .endpoints
-        .values()
-        .flatten()
-        .map(|a| rules::container_tag(&a.container_id, &a.network_id))
-        .chain(rs.active.keys().map(|id| rules::network_tag(id)))
-        .collect();
-    let stray: Vec<_> = nft::list_rules(&mut nft_sock)
-        .map_err(Error::kernel("listing nftables rules", "gc"))?
-        .into_iter()
-        .filter(|r| r.tag.starts_with("berth/") && !tags.contains(&r.tag))
-        .collect();
-    report.rules = stray.len();
-    let dels = stray
-        .iter()
-        .map(|r| nft::del_rule(&r.chain, r.handle))
-        .collect();
-    nft::apply(&mut nft_sock, dels).map_err(Error::kernel("deleting stray nftables rules", "gc"))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 mod attach;
 mod dnsconf;
 mod error;
+mod gc;
 mod hostports;
 mod ipam;
 mod link;
@@ -39,11 +40,11 @@ mod state;
 mod sysctl;
 mod types;
 
-pub use attach::GcReport;
 pub use dnsconf::{
     hosts_file, parse_add_host, resolv_conf, AddHostError, DnsOptions, ExtraHost, HostAddr,
 };
 pub use error::Error;
+pub use gc::GcReport;
 pub use ipam::{IpamError, Subnet};
 pub use netns::{create_netns, in_netns, remove_netns, NetnsError};
 pub use network::{NetworkInfo, Networks};
