@@ -227,12 +227,13 @@ fn setup(
         peer_mac: mac_for(a.ip),
         peer_netns: std::os::fd::AsFd::as_fd(ns),
     };
-    match route.exec_all(&[link::new_veth(&veth)]) {
+    let create = [link::new_veth(&veth), link::set_hairpin(&a.host_veth)];
+    match route.exec_all(&create) {
         // A pair of the same name still dying with an old namespace.
         Err((_, e)) if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
             delete_link(Some(route), &a.host_veth)?;
             route
-                .exec_all(&[link::new_veth(&veth)])
+                .exec_all(&create)
                 .map_err(kernel_err("creating veth pair", &a.host_veth))?;
         }
         other => other.map_err(kernel_err("creating veth pair", &a.host_veth))?,

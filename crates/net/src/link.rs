@@ -24,6 +24,9 @@ const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_KIND: u16 = 4;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
+const IFLA_BRPORT_MODE: u16 = 4;
 const IFLA_BR_FORWARD_DELAY: u16 = 1;
 const VETH_INFO_PEER: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
@@ -103,6 +106,20 @@ pub(crate) fn new_veth(v: &Veth<'_>) -> Msg {
         .attr(IFLA_ADDRESS, &v.peer_mac)
         .u32(IFLA_NET_NS_FD, v.peer_netns.as_raw_fd() as u32);
     m.end().end().end();
+    m
+}
+
+/// Turns hairpin mode on for bridge port `name`: with bridge netfilter, a
+/// container reaching its own published port through the host is DNATed
+/// while bridged and must leave through the port it came in on.
+pub(crate) fn set_hairpin(name: &str) -> Msg {
+    let mut m = Msg::new(RTM_NEWLINK, F_ACK, &ifinfo(0, 0, 0), false);
+    m.str(IFLA_IFNAME, name);
+    m.nest(IFLA_LINKINFO).str(IFLA_INFO_SLAVE_KIND, "bridge");
+    m.nest(IFLA_INFO_SLAVE_DATA)
+        .attr(IFLA_BRPORT_MODE, &[1])
+        .end();
+    m.end();
     m
 }
 

@@ -90,7 +90,7 @@ fn published_ports_answer_from_host_localhost_outside_and_containers() {
         let (ns2, _a2) = h.container("web2", "bridge", &["127.0.0.1:8081:80"]);
         let (client, _) = h.container("client", "bridge", &[]);
         assert_eq!(a1.ports[0].host_port, 8080);
-        let _s1 = serve(&ns1, sa(Ipv4Addr::UNSPECIFIED, 80), "web1", 4);
+        let _s1 = serve(&ns1, sa(Ipv4Addr::UNSPECIFIED, 80), "web1", 5);
         let _s2 = serve(&ns2, sa(Ipv4Addr::UNSPECIFIED, 80), "web2", 1);
         // Two containers on port 80, two host ports, two answers.
         assert_eq!(
@@ -110,6 +110,11 @@ fn published_ports_answer_from_host_localhost_outside_and_containers() {
         // From another container through the host (hairpin).
         assert_eq!(
             fetch_from(&client, sa(a1.gateway, 8080)).expect("from a container"),
+            "web1"
+        );
+        // From the publishing container itself, through the host.
+        assert_eq!(
+            fetch_from(&ns1, sa(a1.gateway, 8080)).expect("hairpin to itself"),
             "web1"
         );
         // UDP too.
