@@ -65,8 +65,9 @@ fn busybox_layer() -> Vec<u8> {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("containers-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_roots(&tmp);
+        let base = tmp.join(format!("containers-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let root = base.join("root");
         let run_root = base.join("run");
@@ -106,6 +107,26 @@ pub fn fixture() -> &'static Fixture {
             image: "bb:latest".into(),
         }
     })
+}
+
+/// Roots of earlier test processes that are gone (a static fixture is
+/// never dropped, so each run removes its predecessors').
+fn remove_stale_roots(tmp: &Path) {
+    let Ok(rd) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("containers-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A test's view of berth on the shared root; removes the containers it
