@@ -102,9 +102,16 @@ impl ExecArgs {
                 .map_err(|e| invalid("--process", format!("{}: {e}", path.display())));
         }
         let config = bundle.join("config.json");
-        let spec = Spec::load(&config).map_err(|source| Error::Config {
-            path: config.clone(),
-            source,
+        let spec = Spec::load(&config).map_err(|source| match source {
+            oci_spec::OciSpecError::Io(source) => Error::Io {
+                what: "reading the container's config (the flag form of exec needs its bundle)",
+                path: config.clone(),
+                source,
+            },
+            source => Error::Config {
+                path: config.clone(),
+                source,
+            },
         })?;
         self.apply(spec.process().clone().unwrap_or_default())
     }
