@@ -77,6 +77,51 @@ fn exec_joins_the_containers_namespaces_and_cgroup() {
 }
 
 #[test]
+fn exec_joins_a_user_namespace_and_shares_the_hosts_pid_namespace() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    // A user namespace (its id maps, seen from the exec'd process) ...
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("ns")
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let status = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let id = rt.run_detached(&b);
+    let (code, out, err) =
+        text(&rt.exec(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "100000", "65536"]
+    );
+    let init = rt.pid(&id);
+    // ... and a container in the host's pid namespace: not joined, the
+    // exec'd process sees host pids (the init's among them).
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("ns")
+        .retain(|n| n["type"] != "pid");
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&["exec", &id, "cat", &format!("/proc/{init}/uid_map")]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+}
+
+#[test]
 fn exec_returns_the_exit_status() {
     if !privileged() {
         return;

@@ -331,10 +331,6 @@ impl Runtime {
             annotations: plan.spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.to_state(),
             hooks: plan.spec.hooks().clone(),
-            namespaces: plan::NS_TYPES
-                .into_iter()
-                .filter(|t| plan.namespaces.has(*t))
-                .collect(),
             seccomp: linux.seccomp().clone(),
         };
         loop {

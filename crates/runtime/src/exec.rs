@@ -121,10 +121,7 @@ impl Runtime {
             process: &plan,
             record: &record,
             init: &init,
-            ns_flags: record
-                .namespaces
-                .iter()
-                .fold(0, |f, t| f | plan::ns_flag(*t)),
+            ns_flags: namespaces_to_join(&record)?,
             cgroup: &cgroup,
             seccomp: seccomp.as_ref(),
             channel: child_chan,
@@ -165,7 +162,7 @@ impl Runtime {
 /// failed to). Returns its pid.
 fn fork(ctx: ExecContext<'_>, chan: Channel) -> Result<i32> {
     let into = ctx.cgroup.clone_into_fd();
-    let pidns = ctx.record.namespaces.contains(&LinuxNamespaceType::Pid);
+    let pidns = ctx.ns_flags & libc::CLONE_NEWPID as u64 != 0;
     let own_pidns = if pidns {
         let own = rustix::fs::open(
             "/proc/thread-self/ns/pid_for_children",
@@ -227,6 +224,49 @@ fn fork(ctx: ExecContext<'_>, chan: Channel) -> Result<i32> {
             let _ = signal::wait_child(pid);
             Err(e)
         }
+    }
+}
+
+/// The `CLONE_NEW*` flags of every namespace in which the container's init
+/// differs from the caller: exactly what the process must join, whether
+/// the container made the namespace, joined one by path, or shares the
+/// caller's (joining one's own user namespace would even fail).
+fn namespaces_to_join(record: &Record) -> Result<u64> {
+    let id = |p: &str| -> Result<Option<(u64, u64)>> {
+        match rustix::fs::stat(p) {
+            Ok(st) => Ok(Some((st.st_dev, st.st_ino))),
+            // A namespace type this kernel does not have.
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(crate::error::io_err("reading namespace", p)(e.into())),
+        }
+    };
+    let mut flags = 0;
+    for t in plan::NS_TYPES {
+        let name = ns_file(t);
+        let theirs = id(&format!("/proc/{}/ns/{name}", record.pid))?;
+        if theirs.is_some() && theirs != id(&format!("/proc/self/ns/{name}"))? {
+            flags |= plan::ns_flag(t);
+        }
+    }
+    // An init that died meanwhile has no namespace links left: that must
+    // not read as "nothing to join".
+    if !record.init_alive() {
+        return Err(wrong_state(&record.id, Status::Stopped, "exec", "running"));
+    }
+    Ok(flags)
+}
+
+/// The name of a namespace type under /proc/PID/ns.
+fn ns_file(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
     }
 }
 

@@ -68,7 +68,7 @@ impl Namespaces {
     }
 }
 
-/// Every namespace type, in the order `exec` lists them.
+/// Every namespace type.
 pub const NS_TYPES: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::User,
     LinuxNamespaceType::Mount,

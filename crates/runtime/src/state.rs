@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{ContainerState, Hooks, LinuxNamespaceType, LinuxSeccomp};
+use oci_spec::runtime::{ContainerState, Hooks, LinuxSeccomp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, Error, Result};
@@ -34,10 +34,6 @@ pub struct Record {
     pub cgroup: String,
     #[serde(default)]
     pub hooks: Option<Hooks>,
-    /// The namespaces the container has (made or joined): what `exec`
-    /// joins through the init's pidfd.
-    #[serde(default)]
-    pub namespaces: Vec<LinuxNamespaceType>,
     /// The container's seccomp profile, which `exec`'d processes get too.
     #[serde(default)]
     pub seccomp: Option<LinuxSeccomp>,
