@@ -92,19 +92,22 @@ c["process"]["terminal"] = False
 c["process"]["args"] = ["sleep", "1000000"]
 json.dump(c, open(p, "w"), indent=2)
 EOF
-"$berth" --root "$broot" run -d -b "$bundle" bench-exec </dev/null >/dev/null
-"$runc_bin" --root "$rroot" run -d -b "$bundle" bench-exec </dev/null >/dev/null
+# Distinct ids: the default cgroupsPath is the id, and the two must not share a cgroup.
+bid=bench-exec-berth
+rid=bench-exec-runc
+"$berth" --root "$broot" run -d -b "$bundle" "$bid" </dev/null >/dev/null
+"$runc_bin" --root "$rroot" run -d -b "$bundle" "$rid" </dev/null >/dev/null
 
 # Sanity: both must actually exec into their container before we time them.
-[ "$("$berth" --root "$broot" exec bench-exec hostname)" = "$("$runc_bin" --root "$rroot" exec bench-exec hostname)" ]
-"$berth" --root "$broot" exec bench-exec true
-"$runc_bin" --root "$rroot" exec bench-exec true
+[ "$("$berth" --root "$broot" exec "$bid" hostname)" = "$("$runc_bin" --root "$rroot" exec "$rid" hostname)" ]
+"$berth" --root "$broot" exec "$bid" true
+"$runc_bin" --root "$rroot" exec "$rid" true
 
 # --- exec -----------------------------------------------------------------------------------
 echo "== exec true (hyperfine -N, $warmup warmup, $runs runs each)" >&2
 step hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/exec.json" \
-  -n berth "$berth --root $broot exec bench-exec true" \
-  -n runc "$runc_bin --root $rroot exec bench-exec true" >&2
+  -n berth "$berth --root $broot exec $bid true" \
+  -n runc "$runc_bin --root $rroot exec $rid true" >&2
 
 # --- report ---------------------------------------------------------------------------------
 python3 - "$work/exec.json" "$("$runc_bin" --version | head -n1)" \

@@ -179,19 +179,22 @@ fn fork(ctx: ExecContext<'_>, chan: Channel) -> Result<i32> {
     // SAFETY: the caller is single-threaded (documented on
     // `Runtime::exec`), so the child may run arbitrary code until execve.
     let forked = unsafe { berth_sys::clone::clone3(0, into.as_ref().map(|f| f.as_fd())) };
+    if let Ok(Forked::Child) = forked {
+        drop(chan);
+        child_main(ctx)
+    }
     // Back to the caller's own pid namespace for its later children,
-    // whatever the fork did.
+    // whether the fork worked or not.
     let restored = match &own_pidns {
         Some(fd) => berth_sys::clone::setns(fd.as_fd(), libc::CLONE_NEWPID as u64)
             .map_err(sys("returning to the caller's pid namespace")),
         None => Ok(()),
     };
-    let (pid, in_cgroup) = match forked.map_err(sys("creating the exec'd process (clone3)"))? {
-        Forked::Child => {
-            drop(chan);
-            child_main(ctx)
-        }
-        Forked::Parent { pid, in_cgroup } => (pid, in_cgroup),
+    let Forked::Parent { pid, in_cgroup } =
+        forked.map_err(sys("creating the exec'd process (clone3)"))?
+    else {
+        // The child ran `child_main` above, which never returns.
+        return Err(Error::Init("clone3 returned twice".into()));
     };
     let cgroup = ctx.cgroup;
     drop(ctx);
