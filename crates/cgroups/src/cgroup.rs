@@ -376,21 +376,36 @@ impl Cgroup {
         self.set_frozen(false)
     }
 
+    /// Whether the cgroup is frozen (or being frozen): what `pause` asked for, as the kernel
+    /// keeps it (`freezer.state` on v1, `cgroup.freeze` on v2).
+    pub fn frozen(&self) -> Result<bool, Error> {
+        let (d, v2) = self.freezer()?;
+        if v2 {
+            Ok(fsio::read_opt(&d.file("cgroup.freeze"))?.is_some_and(|s| s.trim() == "1"))
+        } else {
+            let s = fsio::read(&d.file("freezer.state"))?;
+            Ok(matches!(s.trim(), "FROZEN" | "FREEZING"))
+        }
+    }
+
+    /// The directory whose freezer pauses the cgroup, and whether it is the v2 one: the v1
+    /// freezer if mounted; otherwise the v2 core freezer (pure v2, or the v2 side of a hybrid
+    /// host without a v1 freezer: cgroup.freeze needs no controller).
+    fn freezer(&self) -> Result<(&Dir, bool), Error> {
+        match (self.layout, self.v1_dir("freezer"), self.v2_dir()) {
+            (Layout::Unified, _, Some(d)) => Ok((d, true)),
+            (_, Some(d), _) => Ok((d, false)),
+            (_, None, Some(d)) => Ok((d, true)),
+            _ => Err(Error::unsupported(
+                "freezer",
+                self.layout,
+                "the freezer controller is not mounted; pause is not possible",
+            )),
+        }
+    }
+
     fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
-        // v1 freezer if mounted; otherwise the v2 core freezer (pure v2, or the v2 side of a
-        // hybrid host without a v1 freezer: cgroup.freeze needs no controller).
-        let (d, v2) = match (self.layout, self.v1_dir("freezer"), self.v2_dir()) {
-            (Layout::Unified, _, Some(d)) => (d, true),
-            (_, Some(d), _) => (d, false),
-            (_, None, Some(d)) => (d, true),
-            _ => {
-                return Err(Error::unsupported(
-                    "freezer",
-                    self.layout,
-                    "the freezer controller is not mounted; pause is not possible",
-                ))
-            }
-        };
+        let (d, v2) = self.freezer()?;
         let (file, value, state_file, want) = if v2 {
             let v = if frozen { "1" } else { "0" };
             ("cgroup.freeze", v, "cgroup.events", format!("frozen {v}"))

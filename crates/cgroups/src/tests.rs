@@ -755,10 +755,13 @@ fn add_task_pids_freeze_stats_destroy_on_fake_tree() {
     );
 
     std::fs::write(host.file(&cg, "freezer", "freezer.state"), "THAWED").expect("write");
+    assert!(!cg.frozen().expect("frozen"));
     cg.freeze().expect("freeze");
     assert_eq!(host.read(&cg, "freezer", "freezer.state"), "FROZEN");
+    assert!(cg.frozen().expect("frozen"));
     cg.thaw().expect("thaw");
     assert_eq!(host.read(&cg, "freezer", "freezer.state"), "THAWED");
+    assert!(!cg.frozen().expect("frozen"));
 
     for (h, f, v) in [
         ("cpu,cpuacct", "cpuacct.usage", "123456"),
@@ -837,9 +840,11 @@ fn v2_stats_and_clone_fd_on_fake_tree() {
     std::fs::write(&events, "populated 1\nfrozen 1\n").expect("write");
     cg.freeze().expect("freeze");
     assert_eq!(std::fs::read_to_string(&freeze).expect("read"), "1");
+    assert!(cg.frozen().expect("frozen"));
     std::fs::write(&events, "populated 1\nfrozen 0\n").expect("write");
     cg.thaw().expect("thaw");
     assert_eq!(std::fs::read_to_string(&freeze).expect("read"), "0");
+    assert!(!cg.frozen().expect("frozen"));
 }
 
 #[test]

@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use berth_runtime::{CreateOptions, Runtime};
 use clap::{Args, Parser, Subcommand};
 
+mod exec;
+mod observe;
+mod update;
+
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
@@ -122,11 +126,39 @@ enum Cmd {
     },
     /// Print the features this runtime supports, as JSON.
     Features,
+    /// Run a new process in a running container.
+    Exec(exec::ExecArgs),
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the processes of a container.
+    Ps {
+        /// table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print a container's cgroup statistics as JSON, every --interval.
+    Events {
+        /// How often to print statistics.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
+    /// Change the resource limits of a container.
+    Update(update::UpdateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
         // The container's init runs this binary until it execs: make every
         // path to it that the container can reach read-only first.
         if let Err(e) = berth_runtime::protect_runtime_binary() {
@@ -173,12 +205,6 @@ fn report(cli: &Cli, msg: &str) {
 }
 
 fn options(a: &CreateArgs) -> Result<CreateOptions, berth_runtime::Error> {
-    if a.console_socket.is_some() {
-        return Err(berth_runtime::Error::Invalid {
-            field: "--console-socket".into(),
-            reason: "terminals are not supported yet; set process.terminal to false".into(),
-        });
-    }
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -186,10 +212,29 @@ fn options(a: &CreateArgs) -> Result<CreateOptions, berth_runtime::Error> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        listen_fds: listen_fds(),
+        console_socket: a.console_socket.as_ref().map(|p| absolute(p)),
     })
 }
 
-fn absolute(p: &std::path::Path) -> PathBuf {
+/// Socket activation: LISTEN_FDS counts the descriptors from 3 on that a
+/// service manager passed, when LISTEN_PID names this process (as
+/// systemd's sd_listen_fds checks).
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
@@ -248,8 +293,8 @@ fn run(cli: &Cli) -> Result<u8, berth_runtime::Error> {
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
-                return Err(berth_runtime::Error::Invalid {
-                    field: "spec".into(),
+                return Err(berth_runtime::Error::InvalidArg {
+                    arg: "spec".into(),
                     reason: format!("{} already exists", path.display()),
                 });
             }
@@ -262,6 +307,30 @@ fn run(cli: &Cli) -> Result<u8, berth_runtime::Error> {
             })?;
             Ok(0)
         }
+        Cmd::Exec(a) => {
+            let bundle = rt.bundle(&a.id)?;
+            let process = a.process(&bundle)?;
+            let opts = a.options()?;
+            if a.detach() {
+                rt.exec(&a.id, &process, &opts).map(|_| 0)
+            } else {
+                rt.exec_wait(&a.id, &process, &opts)
+                    .map(|c| c.clamp(0, 255) as u8)
+            }
+        }
+        Cmd::Pause { id } => rt.pause(id).map(|_| 0),
+        Cmd::Resume { id } => rt.resume(id).map(|_| 0),
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&rt, format, id, ps_args),
+        Cmd::Events {
+            interval,
+            stats,
+            id,
+        } => events(&rt, id, *stats, interval),
+        Cmd::Update(a) => rt.update(&a.id, &a.resources()?).map(|_| 0),
         Cmd::Features => {
             println!(
                 "{}",
@@ -272,10 +341,70 @@ fn run(cli: &Cli) -> Result<u8, berth_runtime::Error> {
     }
 }
 
+fn ps(rt: &Runtime, format: &str, id: &str, args: &[String]) -> Result<u8, berth_runtime::Error> {
+    let pids = rt.pids(id)?;
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids).unwrap_or_default());
+            return Ok(0);
+        }
+        "table" => {}
+        other => {
+            return Err(berth_runtime::Error::InvalidArg {
+                arg: "--format".into(),
+                reason: format!("{other:?}: use table or json"),
+            })
+        }
+    }
+    let args: Vec<&str> = if args.is_empty() {
+        vec!["-ef"]
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|source| berth_runtime::Error::Io {
+            what: "running",
+            path: "ps".into(),
+            source,
+        })?;
+    for line in observe::filter_ps(&String::from_utf8_lossy(&out.stdout), &pids)? {
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+/// `events`: statistics once (`--stats`) or every `interval` until the
+/// container stops.
+fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<u8, berth_runtime::Error> {
+    let every = observe::parse_interval(interval)?;
+    loop {
+        let stats =
+            match rt.stats(id) {
+                Ok(s) => s,
+                // The container went away while we watched: the stream ends.
+                Err(
+                    berth_runtime::Error::WrongState { .. } | berth_runtime::Error::NotFound(_),
+                ) if !once => return Ok(0),
+                Err(e) => return Err(e),
+            };
+        let line = observe::stats_event(id, &stats).to_string();
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return Ok(0);
+        }
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`.
 fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
-    let bad = || berth_runtime::Error::Invalid {
-        field: "signal".into(),
+    let bad = || berth_runtime::Error::InvalidArg {
+        arg: "signal".into(),
         reason: format!("unknown signal {s:?}"),
     };
     if let Ok(n) = s.parse::<i32>() {

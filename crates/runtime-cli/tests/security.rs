@@ -98,6 +98,65 @@ fn cwd_through_a_leaked_fd_is_refused() {
     );
 }
 
+/// `berth-runtime exec <id> <args>` from a shell that leaks a host
+/// directory on fd 7, as [`run_with_leaked_fd`] does for `run`.
+fn exec_with_leaked_fd(rt: &Runtime, flags: &str, id: &str, args: &str) -> (i32, String, String) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 7</etc; exec {BIN} --root {} exec {flags} {id} {args}",
+            rt.root.path().display(),
+        ))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// CVE-2024-21626 for exec: no host fd reaches the exec'd process, and a
+/// cwd through a leaked fd is refused.
+#[test]
+fn exec_gets_no_host_fd_and_no_host_cwd() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let id = rt.id();
+    let out = rt.exec(&[
+        "run",
+        "-d",
+        "--bundle",
+        &b.path().display().to_string(),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, out, err) = exec_with_leaked_fd(&rt, "", &id, "ls /proc/self/fd");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0\n1\n2\n3\n");
+    let (code, out, err) = exec_with_leaked_fd(
+        &rt,
+        "--cwd /proc/self/fd/7",
+        &id,
+        "sh -c 'ls ../../..; cat passwd'",
+    );
+    assert_ne!(code, 0, "the process ran in a host directory: {out}");
+    assert!(!out.contains("root:"), "host /etc/passwd was read: {out}");
+    assert!(
+        err.contains("process.cwd") || err.contains("chdir"),
+        "{err}"
+    );
+}
+
 /// CVE-2021-30465 and friends: a mount destination that is a symlink to a
 /// host path is resolved inside the root; the mount lands there.
 #[test]

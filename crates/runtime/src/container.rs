@@ -16,6 +16,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::channel::{self, Channel, ToChild, ToParent};
 use crate::error::{io_err, sys, Error, Result, TeardownErrors};
 use crate::init::{InitContext, StartGate};
+use crate::ops::Status;
 use crate::plan::{self, Plan};
 use crate::state::{self, Record, START_SOCKET};
 
@@ -36,7 +37,16 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Extra descriptors (3, 4, ... after the LISTEN_FDS ones) the process
+    /// keeps, as `--preserve-fds` asks.
     pub preserve_fds: u32,
+    /// Socket-activation descriptors (3 .. 3+n) the caller got from its
+    /// own activator: kept open, and announced to the process with
+    /// `LISTEN_FDS=n` and `LISTEN_PID=1`, as runc does.
+    pub listen_fds: u32,
+    /// Unix socket that receives the pty master when `process.terminal`
+    /// is true (required then, refused otherwise).
+    pub console_socket: Option<PathBuf>,
 }
 
 /// One row of `list`.
@@ -114,8 +124,7 @@ impl Runtime {
     /// container and returns its exit status (128 + signal when killed),
     /// forwarding signals to it; `detach` returns as soon as it runs.
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
-        let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
-        let blocked = SignalSet::block(&sigs).map_err(sys("blocking signals"))?;
+        let blocked = block_forwarded()?;
         let pid = match self.launch(opts) {
             Ok(pid) => pid,
             Err(e) => {
@@ -127,19 +136,9 @@ impl Runtime {
             let _ = blocked.restore();
             return Ok(0);
         }
-        let exit = loop {
-            let sig = blocked.wait().map_err(sys("waiting for signals"))?;
-            if sig == libc::SIGCHLD {
-                if let Some(exit) =
-                    signal::try_wait_child(pid).map_err(sys("waiting for the container"))?
-                {
-                    break exit;
-                }
-            } else {
-                let _ = signal::kill(pid, sig);
-            }
-        };
+        let exit = wait_forwarding(&blocked, pid);
         let _ = blocked.restore();
+        let exit = exit?;
         if !keep {
             self.cleanup(&Record::load(&self.root, &opts.id)?)?;
         }
@@ -197,7 +196,20 @@ impl Runtime {
             armed: true,
         };
 
-        let plan = plan::load(&opts.bundle)?;
+        let mut plan = plan::load(&opts.bundle)?;
+        crate::terminal::check(
+            "process.terminal",
+            plan.process.terminal,
+            opts.console_socket.as_deref(),
+        )?;
+        if opts.listen_fds > 0 {
+            plan.process.env.extend(listen_env(opts.listen_fds));
+        }
+        let console = opts
+            .console_socket
+            .as_deref()
+            .map(crate::terminal::connect)
+            .transpose()?;
         let linux = plan.spec.linux().clone().unwrap_or_default();
         let seccomp = linux
             .seccomp()
@@ -279,8 +291,9 @@ impl Runtime {
                     new_keyring: (!opts.no_new_keyring)
                         .then(|| CString::new(opts.id.as_bytes()).ok())
                         .flatten(),
-                    preserve_fds: opts.preserve_fds,
+                    preserve_fds: opts.listen_fds + opts.preserve_fds,
                     last_cap: crate::caps::last_cap(),
+                    console,
                 })
             }
             Forked::Parent { pid, in_cgroup } => (pid, in_cgroup),
@@ -288,6 +301,7 @@ impl Runtime {
         guard.pid = Some(pid);
         drop(child_chan);
         drop(gate);
+        drop(console);
         if early {
             self.finish_cgroup(&cgroup, &plan)?;
         }
@@ -317,6 +331,7 @@ impl Runtime {
             annotations: plan.spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.to_state(),
             hooks: plan.spec.hooks().clone(),
+            seccomp: linux.seccomp().clone(),
         };
         loop {
             match parent_chan
@@ -391,9 +406,10 @@ impl Runtime {
     /// `state`: the runtime-spec state JSON, with runc's extra fields.
     pub fn state(&self, id: &str) -> Result<serde_json::Value> {
         let record = Record::load(&self.root, id)?;
-        let status = record.status(&self.root);
-        let mut v = record.oci_state(status);
-        v["pid"] = if status == ContainerState::Stopped {
+        let status = self.status(&record);
+        let mut v = record.oci_state(status.oci());
+        v["status"] = status.to_string().into();
+        v["pid"] = if status == Status::Stopped {
             0.into()
         } else {
             record.pid.into()
@@ -402,6 +418,11 @@ impl Runtime {
         v["created"] = record.created.clone().into();
         v["owner"] = record.owner.clone().into();
         Ok(v)
+    }
+
+    /// The bundle directory container `id` was created from.
+    pub fn bundle(&self, id: &str) -> Result<PathBuf> {
+        Ok(Record::load(&self.root, id)?.bundle)
     }
 
     /// `kill`: sends `sig` to the init, or with `all` to every process of
@@ -445,15 +466,24 @@ impl Runtime {
     }
 
     fn kill_and_wait(&self, record: &Record) -> Result<()> {
-        if let Ok(fd) = own_pidfd(record) {
-            let _ = signal::pidfd_kill(&fd, libc::SIGKILL);
-            let _ = signal::pidfd_wait_exit(&fd, Some(Duration::from_secs(10)));
+        let init = own_pidfd(record).ok();
+        if let Some(fd) = &init {
+            let _ = signal::pidfd_kill(fd, libc::SIGKILL);
         }
         // Without a pid namespace, other processes outlive the init.
         if let Ok(cg) = Cgroup::from_state(&self.cgroup_root, &record.cgroup) {
             for pid in cg.pids().unwrap_or_default() {
                 let _ = signal::kill(pid, libc::SIGKILL);
             }
+            // A paused container's processes die only once thawed.
+            if cg.frozen().unwrap_or(false) {
+                if let Err(e) = cg.thaw() {
+                    tracing::warn!(error = %e, id = %record.id, "thawing a killed container");
+                }
+            }
+        }
+        if let Some(fd) = &init {
+            let _ = signal::pidfd_wait_exit(fd, Some(Duration::from_secs(10)));
         }
         Ok(())
     }
@@ -488,13 +518,9 @@ impl Runtime {
             let Ok(r) = Record::load(&self.root, &id) else {
                 continue;
             };
-            let status = r.status(&self.root);
+            let status = self.status(&r);
             out.push(Summary {
-                pid: if status == ContainerState::Stopped {
-                    0
-                } else {
-                    r.pid
-                },
+                pid: if status == Status::Stopped { 0 } else { r.pid },
                 status: status.to_string(),
                 id,
                 bundle: r.bundle,
@@ -506,9 +532,32 @@ impl Runtime {
     }
 }
 
-fn wrong_state(
+/// Blocks the signals `run` and `exec` forward, and `SIGCHLD`, before the
+/// fork: none is lost between the fork and the wait.
+pub(crate) fn block_forwarded() -> Result<SignalSet> {
+    let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
+    SignalSet::block(&sigs).map_err(sys("blocking signals"))
+}
+
+/// Waits for the child `pid`, forwarding every other blocked signal to it.
+pub(crate) fn wait_forwarding(blocked: &SignalSet, pid: i32) -> Result<Exit> {
+    loop {
+        let sig = blocked.wait().map_err(sys("waiting for signals"))?;
+        if sig == libc::SIGCHLD {
+            if let Some(exit) =
+                signal::try_wait_child(pid).map_err(sys("waiting for the container"))?
+            {
+                return Ok(exit);
+            }
+        } else {
+            let _ = signal::kill(pid, sig);
+        }
+    }
+}
+
+pub(crate) fn wrong_state(
     id: &str,
-    status: ContainerState,
+    status: impl std::fmt::Display,
     action: &'static str,
     wanted: &'static str,
 ) -> Error {
@@ -521,7 +570,7 @@ fn wrong_state(
 }
 
 /// A pidfd of the container's init, checked to still be that process.
-fn own_pidfd(record: &Record) -> Result<OwnedFd> {
+pub(crate) fn own_pidfd(record: &Record) -> Result<OwnedFd> {
     let fd = signal::pidfd(record.pid).map_err(sys(format!("opening pid {}", record.pid)))?;
     // Checked after opening: from here on the fd pins the process.
     if !record.init_alive() {
@@ -547,6 +596,14 @@ fn init_death(pid: i32) -> String {
     }
 }
 
+/// The environment runc gives a socket-activated process.
+fn listen_env(n: u32) -> [CString; 2] {
+    [
+        CString::new(format!("LISTEN_FDS={n}")).unwrap_or_default(),
+        CString::new("LISTEN_PID=1").unwrap_or_default(),
+    ]
+}
+
 fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
     let base = PathBuf::from(format!("/proc/{pid}"));
     let p = base.join("uid_map");
@@ -556,7 +613,7 @@ fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
     Ok(())
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
     fs::write(&tmp, pid.to_string()).map_err(io_err("writing", &tmp))?;
     fs::rename(&tmp, path).map_err(io_err("renaming", &tmp))

@@ -26,6 +26,9 @@ pub enum Error {
     },
     #[error("config.json: {field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A bad option or argument of a call (not of config.json).
+    #[error("{arg}: {reason}")]
+    InvalidArg { arg: String, reason: String },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -93,6 +96,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
     Error::Invalid {
         field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn invalid_arg(arg: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::InvalidArg {
+        arg: arg.into(),
         reason: reason.into(),
     }
 }

@@ -1,10 +1,10 @@
 //! The container's init: the child of `clone3`, from namespace entry to
 //! `execve`. See the protocol drawn in [`crate::channel`].
 
-use std::ffi::{CStr, CString};
+use std::convert::Infallible;
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use berth_sys::procfs::ProcFs;
 use oci_spec::runtime::{ContainerState, LinuxNamespaceType};
@@ -12,6 +12,7 @@ use oci_spec::runtime::{ContainerState, LinuxNamespaceType};
 use crate::channel::{Channel, ToChild, ToParent};
 use crate::error::{sys, Error, Result};
 use crate::plan::Plan;
+use crate::process;
 
 /// How the init learns that it may exec.
 pub enum StartGate {
@@ -40,8 +41,12 @@ pub struct InitContext<'a> {
     pub seccomp: Option<&'a berth_seccomp::Program>,
     pub no_pivot: bool,
     pub new_keyring: Option<CString>,
+    /// Descriptors above stdio kept open (`--preserve-fds` plus LISTEN_FDS).
     pub preserve_fds: u32,
     pub last_cap: u32,
+    /// A connection to the console socket: the init allocates a pty and
+    /// sends its master there (`process.terminal`).
+    pub console: Option<OwnedFd>,
 }
 
 /// Runs the init; never returns. Errors go to the parent as `Failed`.
@@ -72,8 +77,6 @@ thread_local! {
     static ACCEPTED: std::cell::Cell<i32> = const { std::cell::Cell::new(-1) };
 }
 
-enum Never {}
-
 /// Waits for `Go` and returns the init's pid as the host sees it.
 fn recv_go(ch: &Channel) -> Result<i32> {
     match ch
@@ -97,13 +100,13 @@ fn recv_expect(ch: &Channel, want: ToChild) -> Result<()> {
     }
 }
 
-fn run(ctx: &InitContext<'_>) -> Result<Never> {
+fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
     let plan = ctx.plan;
     let ns = &plan.namespaces;
 
     // Descriptors the caller leaked to the runtime (not close-on-exec,
     // above stdio and the preserved ones) are closed before anything else.
-    close_inherited_fds(3 + ctx.preserve_fds);
+    process::close_inherited_fds(3 + ctx.preserve_fds);
     // Directories and device nodes get exactly the modes asked for; the
     // process's own umask is set just before exec.
     // SAFETY: umask only swaps the process's file mode mask.
@@ -225,25 +228,28 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
         )?;
     }
 
+    if let Some(console) = &ctx.console {
+        // The pty comes from the container's devpts, once it is mounted;
+        // /dev/console is bound to it before the root turns read-only.
+        let root = match &prepared {
+            Some(p) => p.root.try_clone(),
+            None => std::fs::File::open("/").map(OwnedFd::from),
+        }
+        .map_err(sys("opening the root for the terminal"))?;
+        crate::terminal::setup(
+            root.as_fd(),
+            console.as_fd(),
+            prepared.is_some(),
+            plan.process.console_size,
+        )?;
+    }
     if let Some(p) = &prepared {
         crate::rootfs::finish(plan, p.root.as_fd(), p.devnull.as_fd())?;
         crate::rootfs::pivot(plan, p.root.as_fd(), ctx.no_pivot)?;
     }
 
     let p = &plan.process;
-    for &(res, soft, hard) in &p.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: soft,
-            rlim_max: hard,
-        };
-        // SAFETY: `lim` is a valid rlimit for the call.
-        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
-            return Err(sys(format!("setrlimit({res}, {soft}, {hard})"))(
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
-
+    process::apply_rlimits(p)?;
     if !p.no_new_privileges {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load
         // it while the process still has it.
@@ -251,30 +257,20 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
             load_seccomp(ctx, prog, host_pid)?;
         }
     }
-    set_identity(plan, ctx.last_cap)?;
+    process::set_identity(p, ctx.last_cap)?;
     if p.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| sys("prctl(NO_NEW_PRIVS)")(e.into()))?;
     }
-    rustix::process::chdir(&p.cwd)
-        .map_err(|e| sys(format!("chdir to {}", p.cwd.display()))(e.into()))?;
-    // A cwd reached through a leaked fd (/proc/self/fd/N) lies outside the
-    // root (CVE-2024-21626): walk up from it, and refuse unless the walk
-    // ends at this process's root.
-    if !cwd_inside_root().map_err(sys("checking process.cwd"))? {
-        return Err(Error::Init(format!(
-            "process.cwd {} is outside the container's root",
-            p.cwd.display()
-        )));
-    }
-    let program = find_program(plan)?;
+    process::enter_cwd(p)?;
+    let program = process::find_program(p)?;
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe { libc::umask(p.umask.unwrap_or(0o022) as libc::mode_t) };
 
     // Nothing of the runtime's may reach the container's process: every fd
     // above stdio and the preserved ones closes on exec (CVE-2024-21626).
-    close_on_exec_from(3 + ctx.preserve_fds)?;
+    process::close_on_exec_from(3 + ctx.preserve_fds)?;
     berth_sys::signal::reset_dispositions();
-    unblock_all_signals();
+    process::unblock_all_signals();
 
     ctx.channel
         .send(&ToParent::Ready)
@@ -306,27 +302,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Never> {
             load_seccomp(ctx, prog, host_pid)?;
         }
     }
-    exec(&program, &p.args, &p.env)
+    process::exec(&program, &p.args, &p.env)
 }
 
 fn load_seccomp(ctx: &InitContext<'_>, prog: &berth_seccomp::Program, host_pid: i32) -> Result<()> {
-    let notify = prog
-        .load()
-        .map_err(|e| Error::Init(format!("loading the seccomp filter: {e}")))?;
-    if let (Some(fd), Some(path)) = (notify, prog.listener_path()) {
-        // The runtime spec's container process state.
-        let state = serde_json::json!({
-            "ociVersion": ctx.plan.spec.version(),
-            "fds": ["seccompFd"],
-            "pid": host_pid,
-            "metadata": prog.listener_metadata().unwrap_or_default(),
-            "state": hook_state(ctx, host_pid, ContainerState::Creating),
-        });
-        let state = serde_json::to_vec(&state).unwrap_or_default();
-        berth_seccomp::send_listener_fd(path, &state, fd.as_fd())
-            .map_err(|e| Error::Init(format!("sending the seccomp notify fd: {e}")))?;
-    }
-    Ok(())
+    process::load_seccomp(prog, ctx.plan.spec.version(), host_pid, || {
+        hook_state(ctx, host_pid, ContainerState::Creating)
+    })
 }
 
 /// The state the hooks run from the init get on stdin.
@@ -345,152 +327,4 @@ fn hook_state(ctx: &InitContext<'_>, host_pid: i32, status: ContainerState) -> s
 fn setns(fd: &OwnedFd, t: LinuxNamespaceType) -> Result<()> {
     berth_sys::clone::setns(fd.as_fd(), crate::plan::ns_flag(t))
         .map_err(sys(format!("joining the {t} namespace")))
-}
-
-/// Groups, gid, uid and capabilities, in the only order that works: the
-/// bounding set needs CAP_SETPCAP (before the uid changes), and the other
-/// sets survive the uid change only through PR_SET_KEEPCAPS.
-fn set_identity(plan: &Plan, last_cap: u32) -> Result<()> {
-    let p = &plan.process;
-    if let Some(c) = &p.caps {
-        crate::caps::drop_bounding(c.bounding, last_cap)
-            .map_err(sys("dropping bounding capabilities"))?;
-    }
-    rustix::thread::set_keep_capabilities(true).map_err(|e| sys("prctl(KEEPCAPS)")(e.into()))?;
-    let groups: Vec<libc::gid_t> = p.additional_gids.clone();
-    // setgroups is refused in a user namespace with setgroups=deny: only an
-    // error when groups were asked for.
-    // SAFETY: `groups` is a valid array of `groups.len()` gids.
-    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 && !groups.is_empty() {
-        return Err(sys("setgroups")(std::io::Error::last_os_error()));
-    }
-    // SAFETY: plain integer syscalls.
-    if unsafe { libc::setresgid(p.gid, p.gid, p.gid) } != 0 {
-        return Err(sys(format!("setresgid({})", p.gid))(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: plain integer syscall.
-    if unsafe { libc::setresuid(p.uid, p.uid, p.uid) } != 0 {
-        return Err(sys(format!("setresuid({})", p.uid))(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    rustix::thread::set_keep_capabilities(false).map_err(|e| sys("prctl(KEEPCAPS)")(e.into()))?;
-    if let Some(c) = &p.caps {
-        crate::caps::apply(c).map_err(sys("setting capabilities"))?;
-    }
-    Ok(())
-}
-
-/// Finds `args[0]` like execvp, in the container's `PATH`.
-fn find_program(plan: &Plan) -> Result<CString> {
-    let arg0 = plan.process.args[0].to_bytes();
-    if arg0.contains(&b'/') {
-        return Ok(plan.process.args[0].clone());
-    }
-    let path = plan
-        .process
-        .path_var
-        .as_deref()
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = PathBuf::from(dir).join(std::ffi::OsStr::from_bytes(arg0));
-        if rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok()
-            && std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
-        {
-            return CString::new(candidate.as_os_str().as_bytes())
-                .map_err(|_| Error::Init("NUL in program path".into()));
-        }
-    }
-    Err(Error::Init(format!(
-        "exec: {:?}: executable file not found in $PATH",
-        String::from_utf8_lossy(arg0)
-    )))
-}
-
-/// Closes every fd from `first` up that is not close-on-exec: the runtime's
-/// own descriptors all are, so what remains was inherited from the caller.
-fn close_inherited_fds(first: u32) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd >= first as i32)
-        .collect();
-    for fd in fds {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            // SAFETY: no Rust object in this process owns this descriptor
-            // (all of those are close-on-exec).
-            unsafe { libc::close(fd) };
-        }
-    }
-}
-
-/// Walks `..` from the working directory: inside the root the walk ends at
-/// the root itself (where `..` is `.`); from a directory outside it, it ends
-/// at a different top.
-fn cwd_inside_root() -> std::io::Result<bool> {
-    use rustix::fs::{Mode, OFlags};
-    let root = rustix::fs::stat("/")?;
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let mut dir = rustix::fs::open(".", flags, Mode::empty())?;
-    for _ in 0..4096 {
-        let st = rustix::fs::fstat(&dir)?;
-        if st.st_dev == root.st_dev && st.st_ino == root.st_ino {
-            return Ok(true);
-        }
-        let up = rustix::fs::openat(&dir, "..", flags, Mode::empty())?;
-        let ust = rustix::fs::fstat(&up)?;
-        if ust.st_dev == st.st_dev && ust.st_ino == st.st_ino {
-            return Ok(false);
-        }
-        dir = up;
-    }
-    Ok(false)
-}
-
-fn close_on_exec_from(first: u32) -> Result<()> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc != 0 {
-        return Err(sys("close_range")(std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn unblock_all_signals() {
-    // SAFETY: an empty, initialised sigset; SIG_SETMASK with it cannot fail.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
-fn exec(program: &CStr, args: &[CString], env: &[CString]) -> Result<Never> {
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    // SAFETY: `program`, `argv` and `envp` are NUL-terminated strings and
-    // null-terminated arrays that outlive the call; execve only returns on
-    // failure.
-    unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Err(Error::Init(format!(
-        "exec {:?}: {}",
-        program.to_string_lossy(),
-        std::io::Error::last_os_error()
-    )))
 }

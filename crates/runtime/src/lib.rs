@@ -5,21 +5,31 @@
 //! side effect; [`container::Runtime`] creates the state directory and the
 //! cgroup and forks the init with `clone3`; [`init`] sets the container up
 //! from inside its namespaces ([`rootfs`], [`caps`]) and execs the process.
+//! [`exec`] adds a process to a running container; `ops` pauses, resumes,
+//! lists, measures and updates one through its cgroup; [`terminal`] hands a
+//! pty master to a console socket.
 
 pub mod caps;
 pub mod channel;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod mountopts;
+mod ops;
 pub mod plan;
+pub mod process;
 pub mod rootfs;
 pub mod spec;
 pub mod state;
+pub mod terminal;
 
+pub use berth_cgroups::Stats;
 pub use container::{CreateOptions, Runtime, Summary};
 pub use error::{Error, Result};
+pub use exec::ExecOptions;
+pub use ops::Status;
 
 /// Re-executes the runtime from a read-only mount of its own binary unless
 /// it already runs from one (CVE-2019-5736); see [`berth_sys::exe`].

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use berth_sys::mount::MsFlags;
 use oci_spec::runtime::{
     Hooks, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
-    LinuxResources, Mount, PosixRlimitType, Spec,
+    LinuxResources, Mount, PosixRlimitType, Process, Spec,
 };
 
 use crate::error::{invalid, Error, Result};
@@ -68,6 +68,18 @@ impl Namespaces {
     }
 }
 
+/// Every namespace type.
+pub const NS_TYPES: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+];
+
 pub fn ns_flag(t: LinuxNamespaceType) -> u64 {
     (match t {
         LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
@@ -113,6 +125,7 @@ pub struct DevicePlan {
     pub gid: u32,
 }
 
+/// One process, validated: what the init (or an exec) applies before `execve`.
 #[derive(Debug, Clone)]
 pub struct ProcessPlan {
     pub args: Vec<CString>,
@@ -129,6 +142,8 @@ pub struct ProcessPlan {
     pub rlimits: Vec<(libc::c_int, u64, u64)>,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+    /// `process.consoleSize` (rows, columns), for the terminal.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Reads `<bundle>/config.json` and validates it.
@@ -603,6 +618,12 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan> {
         .process()
         .as_ref()
         .ok_or_else(|| invalid("process", "missing"))?;
+    process(p)
+}
+
+/// Validates one process (of the spec, or one to exec into a container)
+/// into the ready-to-use form its setup needs. Errors name `process.*` fields.
+pub fn process(p: &Process) -> Result<ProcessPlan> {
     let args = p.args().as_deref().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         return Err(invalid("process.args", "must name the program to run"));
@@ -675,7 +696,14 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan> {
         rlimits,
         oom_score_adj: p.oom_score_adj(),
         terminal: p.terminal().unwrap_or(false),
+        console_size: p
+            .console_size()
+            .map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
     })
+}
+
+fn clamp_u16(v: u64) -> u16 {
+    v.min(u16::MAX as u64) as u16
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{ContainerState, Hooks};
+use oci_spec::runtime::{ContainerState, Hooks, LinuxSeccomp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, Error, Result};
@@ -34,6 +34,9 @@ pub struct Record {
     pub cgroup: String,
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// The container's seccomp profile, which `exec`'d processes get too.
+    #[serde(default)]
+    pub seccomp: Option<LinuxSeccomp>,
 }
 
 /// Validates a container id like runc (`^[\w+-.]+$`) so it is a safe

@@ -8,9 +8,11 @@
 
 pub mod clone;
 pub mod exe;
+pub mod fdpass;
 pub mod mount;
 pub mod path;
 pub mod procfs;
+pub mod pty;
 pub mod signal;
 
 pub use rustix::io::Errno;

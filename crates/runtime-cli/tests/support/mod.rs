@@ -201,6 +201,25 @@ impl Runtime {
         )
     }
 
+    /// `run --detach` of `bundle` under a new id; panics unless it runs.
+    pub fn run_detached(&self, bundle: &Bundle) -> String {
+        bundle.write();
+        let id = self.id();
+        let path = bundle.path().display().to_string();
+        let out = self.exec(&["run", "--detach", "--bundle", &path, &id]);
+        assert!(
+            out.status.success(),
+            "run -d: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        id
+    }
+
+    /// The host pid of the container's init.
+    pub fn pid(&self, id: &str) -> i32 {
+        self.state(id)["pid"].as_i64().expect("pid in state") as i32
+    }
+
     pub fn state(&self, id: &str) -> Value {
         let out = self.exec(&["state", id]);
         assert!(

@@ -1,0 +1,210 @@
+//! pause/resume, update, events and ps on running busybox containers,
+//! checked against the cgroup files and /proc on the host.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::Value;
+use support::{cgroup_dirs, privileged, Bundle, Runtime};
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The container's directory (named by its id) that holds `file`.
+fn cgroup_file(id: &str, file: &str) -> PathBuf {
+    cgroup_dirs(id)
+        .into_iter()
+        .map(|d| d.join(file))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no cgroup of {id} has {file}"))
+}
+
+fn read(p: &PathBuf) -> String {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// The state letter of /proc/PID/stat (a frozen task reports `D`).
+fn proc_state(pid: i32) -> char {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    s[s.rfind(')').expect("comm") + 2..]
+        .chars()
+        .next()
+        .expect("state")
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let pid = rt.pid(&id);
+    ok(rt.exec(&["pause", &id]));
+    assert_eq!(rt.state(&id)["status"], "paused");
+    let freezer = cgroup_dirs(&id)
+        .into_iter()
+        .map(|d| d.join("freezer.state"))
+        .find(|p| p.exists());
+    match freezer {
+        Some(f) => assert_eq!(read(&f), "FROZEN"),
+        None => assert_eq!(read(&cgroup_file(&id, "cgroup.freeze")), "1"),
+    }
+    assert_eq!(
+        proc_state(pid),
+        'D',
+        "a frozen task sleeps in the refrigerator"
+    );
+    let list = ok(rt.exec(&["list", "--format", "json"]));
+    assert!(list.contains("\"paused\""), "{list}");
+    // Pausing twice, or resuming a running container, is refused.
+    assert!(!rt.exec(&["pause", &id]).status.success());
+    ok(rt.exec(&["resume", &id]));
+    assert_eq!(rt.state(&id)["status"], "running");
+    assert_ne!(proc_state(pid), 'D');
+    let out = rt.exec(&["resume", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+}
+
+#[test]
+fn delete_force_of_a_paused_container_leaves_nothing() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let pid = rt.pid(&id);
+    ok(rt.exec(&["pause", &id]));
+    ok(rt.exec(&["delete", "--force", &id]));
+    // Gone, or a zombie its reaper has not collected yet.
+    if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert_eq!(proc_state(pid), 'Z', "init survived");
+    }
+    assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+}
+
+#[test]
+fn update_writes_the_new_limits() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    ok(rt.exec(&[
+        "update",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "33",
+        "--cpu-share",
+        "512",
+        &id,
+    ]));
+    assert_eq!(read(&cgroup_file(&id, "pids.max")), "33");
+    assert_eq!(
+        read(&cgroup_file(&id, "memory.limit_in_bytes")),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(read(&cgroup_file(&id, "cpu.shares")), "512");
+    // -r: the runtime spec's resources JSON.
+    let r = rt.root.path().join("resources.json");
+    std::fs::write(&r, r#"{"pids": {"limit": 44}}"#).expect("write");
+    ok(rt.exec(&["update", "-r", &r.display().to_string(), &id]));
+    assert_eq!(read(&cgroup_file(&id, "pids.max")), "44");
+    assert_eq!(read(&cgroup_file(&id, "cpu.shares")), "512", "untouched");
+    // A bad value changes nothing.
+    let out = rt.exec(&["update", "--memory", "lots", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--memory"));
+    assert_eq!(read(&cgroup_file(&id, "pids.max")), "44");
+}
+
+#[test]
+fn events_stats_reports_memory_and_pids() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    let id = rt.run_detached(&b);
+    ok(rt.exec(&["exec", "--detach", &id, "sleep", "1001"]));
+    let out = ok(rt.exec(&["events", "--stats", &id]));
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    let d = &v["data"];
+    assert_eq!(d["pids"]["current"], 2, "{v}");
+    assert_eq!(d["pids"]["limit"], 50, "{v}");
+    assert!(
+        d["memory"]["usage"]["usage"].as_u64().expect("usage") > 0,
+        "{v}"
+    );
+    assert!(d["cpu"]["usage"]["total"].as_u64().expect("cpu") > 0, "{v}");
+}
+
+#[test]
+fn events_streams_until_the_container_is_gone() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let mut child = rt
+        .cmd()
+        .args(["events", "--interval", "50ms", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn events");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for _ in 0..2 {
+        let line = lines.next().expect("a stats line").expect("read");
+        let v: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["type"], "stats");
+    }
+    ok(rt.exec(&["delete", "--force", &id]));
+    for line in lines {
+        line.expect("read");
+    }
+    let status = child.wait().expect("wait events");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    ok(rt.exec(&["exec", "--detach", &id, "sleep", "1001"]));
+    let pids: Vec<i32> =
+        serde_json::from_str(&ok(rt.exec(&["ps", "--format", "json", &id]))).expect("json");
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&rt.pid(&id)));
+    let table = ok(rt.exec(&["ps", &id]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("PID"), "{table}");
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(table.contains("sleep 1001"), "{table}");
+    let table = ok(rt.exec(&["ps", &id, "-o", "pid,args"]));
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
