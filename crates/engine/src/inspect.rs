@@ -18,7 +18,7 @@ impl Engine {
         let paths = self.paths(&r.id);
         let args = crate::spec::args(&r.config, o).unwrap_or_default();
         let hostname = crate::spec::hostname(&r.id, o);
-        let env = crate::spec::env(&r.config, o, &hostname, "/");
+        let env = crate::spec::env(&r.config, o, &hostname, None);
         let mounts: Vec<Value> = o
             .mounts
             .iter()
@@ -120,7 +120,7 @@ impl Engine {
                 "User": o.user.clone().or_else(|| r.config.user.clone()).unwrap_or_default(),
                 "Tty": o.tty,
                 "OpenStdin": o.interactive,
-                "Env": env.into_iter().filter(|e| !e.starts_with("HOME=/")|| o.env.iter().any(|x| x == e)).collect::<Vec<_>>(),
+                "Env": env,
                 "Cmd": if o.cmd.is_empty() { r.config.cmd.clone().unwrap_or_default() } else { o.cmd.clone() },
                 "Entrypoint": o.entrypoint.clone().or_else(|| r.config.entrypoint.clone()),
                 "Image": r.image,

@@ -422,7 +422,7 @@ fn is_mountpoint(p: &Path) -> bool {
 
 /// Settles mounts, devices, user and seccomp, and writes the bundle's
 /// `config.json`.
-pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<serde_json::Value> {
+pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<()> {
     let opts = &record.options;
     let rootfs = paths.rootfs();
     let user_spec = opts
@@ -480,8 +480,7 @@ pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<ser
         cgroups_path: format!("/berth-{}", record.id),
     })?;
     let p = paths.dir.join("config.json");
-    write_json(&p, &v)?;
-    Ok(v)
+    write_json(&p, &v)
 }
 
 fn host_mounts(engine: &Engine, record: &Record) -> Result<Vec<HostMount>> {

@@ -236,8 +236,13 @@ pub fn args(image: &RunConfig, opts: &ContainerOptions) -> Result<Vec<String>> {
 }
 
 /// The environment: PATH, HOSTNAME, the image's Env, then `-e`, then
-/// TERM for a terminal and HOME from the user entry when unset.
-pub fn env(image: &RunConfig, opts: &ContainerOptions, hostname: &str, home: &str) -> Vec<String> {
+/// TERM for a terminal and, given the user's `home`, HOME when unset.
+pub fn env(
+    image: &RunConfig,
+    opts: &ContainerOptions,
+    hostname: &str,
+    home: Option<&str>,
+) -> Vec<String> {
     let mut env: Vec<String> = vec![DEFAULT_PATH.to_owned(), format!("HOSTNAME={hostname}")];
     let set = |env: &mut Vec<String>, kv: &str| {
         let key = kv.split('=').next().unwrap_or(kv);
@@ -250,8 +255,10 @@ pub fn env(image: &RunConfig, opts: &ContainerOptions, hostname: &str, home: &st
     if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={home}"));
+    if let Some(home) = home {
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
     }
     env
 }
@@ -286,7 +293,7 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "terminal": i.opts.tty,
         "user": {"uid": i.user.uid, "gid": i.user.gid, "additionalGids": i.user.additional_gids},
         "args": args,
-        "env": env(i.image, i.opts, &hostname, &i.user.home),
+        "env": env(i.image, i.opts, &hostname, Some(&i.user.home)),
         "cwd": cwd,
         "capabilities": {
             "bounding": caps, "effective": caps, "permitted": caps,

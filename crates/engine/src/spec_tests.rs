@@ -63,7 +63,7 @@ fn environment_layers() {
         tty: true,
         ..Default::default()
     };
-    let e = env(&image, &o, "host1", "/root");
+    let e = env(&image, &o, "host1", Some("/root"));
     assert_eq!(
         e,
         vec![

@@ -254,9 +254,7 @@ impl<'a> Supervisor<'a> {
         let e125 = |e: Error| (e, 125);
         let lock = Locked::acquire(self.paths.clone()).map_err(e125)?;
         crate::lifecycle::mount_rootfs(&self.paths, &self.record).map_err(e125)?;
-        let spec =
-            crate::lifecycle::write_spec(self.engine, &self.paths, &self.record).map_err(e125)?;
-        let _ = spec;
+        crate::lifecycle::write_spec(self.engine, &self.paths, &self.record).map_err(e125)?;
         // A leftover of an earlier run of this container.
         let rt = self.engine.runtime();
         if rt.state(&self.id).is_ok() {

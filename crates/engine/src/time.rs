@@ -30,32 +30,35 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// alone), a unix timestamp (`1700000000[.5]`) or a duration back from now
 /// (`10m`, `1h30m`, `45s`).
 pub fn parse(s: &str) -> Result<Nanos> {
-    let bad = || {
-        invalid(
-            "time",
-            s,
-            "expected RFC 3339, a unix timestamp or a duration like 10m",
-        )
-    };
     if let Some(d) = parse_duration(s) {
         return Ok(now_nanos() - d);
     }
     if let Ok(f) = s.parse::<f64>() {
         return Ok((f * 1e9) as i128);
     }
+    parse_rfc3339(s).ok_or_else(|| {
+        invalid(
+            "time",
+            s,
+            "expected RFC 3339, a unix timestamp or a duration like 10m",
+        )
+    })
+}
+
+/// An RFC 3339 time (`2024-01-02T03:04:05.123Z`, `+02:00` offsets) or a
+/// date alone, in nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<Nanos> {
     let b = s.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
+        return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Result<i64> {
-        s.get(r).and_then(|t| t.parse().ok()).ok_or_else(bad)
-    };
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let mut secs = days_from_civil(y, mo, d) * 86_400;
     let mut nanos: i128 = 0;
     if b.len() > 10 {
         if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 {
-            return Err(bad());
+            return None;
         }
         secs += num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
         let mut i = 19;
@@ -67,21 +70,21 @@ pub fn parse(s: &str) -> Result<Nanos> {
             }
             let frac = &s[start..i];
             let digits = frac.len().min(9);
-            let v: i128 = frac[..digits].parse().map_err(|_| bad())?;
+            let v: i128 = frac[..digits].parse().ok()?;
             nanos = v * 10i128.pow((9 - digits) as u32);
         }
         match &s[i..] {
             "" | "Z" | "z" => {}
             off if off.len() == 6 && (off.starts_with('+') || off.starts_with('-')) => {
-                let h: i64 = off[1..3].parse().map_err(|_| bad())?;
-                let m: i64 = off[4..6].parse().map_err(|_| bad())?;
+                let h: i64 = off[1..3].parse().ok()?;
+                let m: i64 = off[4..6].parse().ok()?;
                 let o = h * 3600 + m * 60;
                 secs -= if off.starts_with('+') { o } else { -o };
             }
-            _ => return Err(bad()),
+            _ => return None,
         }
     }
-    Ok(secs as i128 * 1_000_000_000 + nanos)
+    Some(secs as i128 * 1_000_000_000 + nanos)
 }
 
 /// `1h30m`, `10m`, `45s`, `500ms` → nanoseconds.

@@ -29,74 +29,15 @@ pub fn human_size(bytes: u64) -> String {
 
 /// Docker's `HumanDuration` + " ago".
 pub fn since(secs: i64) -> String {
-    let s = secs.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
-    let t = if s < 1 {
-        "Less than a second".to_owned()
-    } else if s == 1 {
-        "1 second".to_owned()
-    } else if s < 60 {
-        format!("{s} seconds")
-    } else if m == 1 {
-        "About a minute".to_owned()
-    } else if m < 60 {
-        format!("{m} minutes")
-    } else if h == 1 {
-        "About an hour".to_owned()
-    } else if h < 48 {
-        format!("{h} hours")
-    } else if h < 24 * 7 * 2 {
-        format!("{d} days")
-    } else if h < 24 * 30 * 2 {
-        format!("{} weeks", d / 7)
-    } else if h < 24 * 365 * 2 {
-        format!("{} months", d / 30)
-    } else {
-        format!("{} years", d / 365)
-    };
-    format!("{t} ago")
+    format!(
+        "{} ago",
+        berth_engine::time::human(i128::from(secs) * 1_000_000_000)
+    )
 }
 
 /// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.6Z`).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b't' && b[10] != b' ')
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let oh: i64 = r.get(1..3)?.parse().ok()?;
-            let om: i64 = r.get(4..6)?.parse().ok()?;
-            let o = oh * 3600 + om * 60;
-            if r.starts_with('-') {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    // days from civil (Howard Hinnant's algorithm)
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
+    berth_engine::time::parse_rfc3339(s).map(|n| n.div_euclid(1_000_000_000) as i64)
 }
 
 /// A parsed `--format` template.
