@@ -9,6 +9,8 @@ packages=(
   # tests: a tiny busybox rootfs, the runc anchor, a cgroup v2 VM, the image tools
   busybox-static runc iproute2 qemu-system-x86 cpio
   docker-registry skopeo apache2-utils openssl
+  # network tests look at the rules berth leaves (nft) from a test namespace
+  nftables
   # benchmarks
   hyperfine time
 )

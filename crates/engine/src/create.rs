@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::error::{io_err, Error, Result};
 use crate::imageconfig::RunConfig;
-use crate::options::{ContainerOptions, MountKind, MountSpec};
+use crate::options::{ContainerOptions, MountKind, MountSpec, NetworkMode};
 use crate::record::{write_json, Record, State};
 use crate::{ids, Engine};
 
@@ -66,6 +66,13 @@ impl Engine {
         for d in [paths.rootfs(), paths.upper(), paths.work()] {
             fs::create_dir(&d).map_err(io_err("creating", &d))?;
         }
+        if let NetworkMode::Bridge(n) = &opts.network {
+            if opts.net.networks.is_empty() {
+                opts.net.networks.push(n.clone());
+            }
+            // The network must exist now, as Docker checks at create.
+            self.networks()?.inspect(n)?;
+        }
         self.add_image_volumes(&image.config, &mut opts);
         for m in &mut opts.mounts {
             self.settle_volume(m)?;
@@ -81,7 +88,6 @@ impl Engine {
             layers: image.layers.clone(),
             config: image.config.clone(),
         };
-        crate::etc::write_files(&paths, &record)?;
         write_json(&paths.state(), &State::default())?;
         // Written last: a directory without container.json is a create
         // that did not finish, and the next `ps` or `prune` removes it.

@@ -50,6 +50,8 @@ pub enum Error {
     Image(#[from] berth_image::StoreError),
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
+    #[error(transparent)]
+    Net(#[from] berth_net::Error),
     #[error("{0}")]
     Teardown(TeardownErrors),
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::lifecycle::Container;
-use crate::options::MountKind;
+use crate::options::{MountKind, NetworkMode};
 use crate::record::Status;
 use crate::Engine;
 
@@ -88,6 +88,12 @@ impl Engine {
                 "Binds": binds,
                 "LogConfig": {"Type": "json-file", "Config": log_config(o)},
                 "NetworkMode": o.network.name(),
+                "PortBindings": port_bindings(o),
+                "PublishAllPorts": o.net.publish_all,
+                "Dns": o.net.dns,
+                "DnsSearch": o.net.dns_search,
+                "DnsOptions": o.net.dns_options,
+                "ExtraHosts": o.net.extra_hosts,
                 "RestartPolicy": {"Name": o.restart.name(), "MaximumRetryCount": match o.restart {
                     crate::options::RestartPolicy::OnFailure(n) => n, _ => 0 }},
                 "AutoRemove": o.auto_remove,
@@ -128,14 +134,10 @@ impl Engine {
                 "Labels": labels(c),
                 "StopSignal": o.stop_signal.clone().or_else(|| r.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
                 "StopTimeout": o.stop_timeout,
+                "ExposedPorts": crate::network::exposed_ports(r).iter()
+                    .map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
             },
-            "NetworkSettings": {
-                "Networks": {},
-                "Ports": {},
-                "IPAddress": "",
-                "Gateway": "",
-                "MacAddress": "",
-            },
+            "NetworkSettings": self.network_settings(c),
         })
     }
 }
@@ -154,4 +156,96 @@ fn log_config(o: &crate::options::ContainerOptions) -> Value {
         m.insert("max-file".into(), json!(o.log.max_file.to_string()));
     }
     Value::Object(m)
+}
+
+/// `HostConfig.PortBindings`: the `-p` flags, keyed by container port.
+fn port_bindings(o: &crate::options::ContainerOptions) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in &o.net.publish {
+        let host_port = match p.host_port {
+            berth_net::HostPort::Any => String::new(),
+            berth_net::HostPort::Fixed(n) => n.to_string(),
+            berth_net::HostPort::Range(a, b) => format!("{a}-{b}"),
+        };
+        let host_ip = if p.host_ip.is_unspecified() {
+            String::new()
+        } else {
+            p.host_ip.to_string()
+        };
+        let entry = m
+            .entry(format!("{}/{}", p.container_port, p.proto))
+            .or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": host_ip, "HostPort": host_port}));
+        }
+    }
+    Value::Object(m)
+}
+
+impl Engine {
+    /// `NetworkSettings`: the networks the container is on (with their
+    /// addresses while it runs) and its ports, as Docker shows them.
+    fn network_settings(&self, c: &Container) -> Value {
+        let r = &c.record;
+        let live = self.attachments(&r.id);
+        let mut networks = serde_json::Map::new();
+        let mut names = r.options.net.networks.clone();
+        if matches!(r.options.network, NetworkMode::None | NetworkMode::Host) {
+            names.push(r.options.network.name());
+        }
+        for name in &names {
+            let a = live.iter().find(|a| &a.network == name);
+            let mut dns_names: Vec<String> = vec![r.name.clone(), r.id[..12].to_owned()];
+            dns_names.extend(r.options.net.aliases.iter().cloned());
+            networks.insert(
+                name.clone(),
+                json!({
+                    "IPAMConfig": null,
+                    "Links": null,
+                    "Aliases": if r.options.net.aliases.is_empty() { Value::Null } else { json!(r.options.net.aliases) },
+                    "MacAddress": a.map(|a| a.mac.clone()).unwrap_or_default(),
+                    "NetworkID": a.map(|a| a.network_id.clone()).unwrap_or_default(),
+                    "EndpointID": a.map(|a| a.endpoint_id.clone()).unwrap_or_default(),
+                    "Gateway": a.map(|a| a.gateway.to_string()).unwrap_or_default(),
+                    "IPAddress": a.map(|a| a.ip.to_string()).unwrap_or_default(),
+                    "IPPrefixLen": a.map(|a| a.prefix).unwrap_or(0),
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": if name == crate::options::DEFAULT_NETWORK { Value::Null } else { json!(dns_names) },
+                }),
+            );
+        }
+        let mut ports = serde_json::Map::new();
+        if !live.is_empty() {
+            for key in crate::network::exposed_ports(r) {
+                ports.insert(key, Value::Null);
+            }
+            for p in live.iter().flat_map(|a| &a.ports) {
+                let entry = ports
+                    .entry(format!("{}/{}", p.container_port, p.proto))
+                    .or_insert(Value::Null);
+                if entry.is_null() {
+                    *entry = json!([]);
+                }
+                if let Some(v) = entry.as_array_mut() {
+                    v.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+                }
+            }
+        }
+        let default = live
+            .iter()
+            .find(|a| a.network == crate::options::DEFAULT_NETWORK);
+        json!({
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": if live.is_empty() { String::new() } else { self.netns_path(&r.id).display().to_string() },
+            "Ports": ports,
+            "Gateway": default.map(|a| a.gateway.to_string()).unwrap_or_default(),
+            "IPAddress": default.map(|a| a.ip.to_string()).unwrap_or_default(),
+            "IPPrefixLen": default.map(|a| a.prefix).unwrap_or(0),
+            "MacAddress": default.map(|a| a.mac.clone()).unwrap_or_default(),
+            "Networks": networks,
+        })
+    }
 }

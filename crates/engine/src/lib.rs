@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The engine: containers as users see them. A container is created from
 //! an image and options ([`create`]), started under a small supervisor
 //! process that is its parent ([`supervisor`]), and stopped, waited for,
@@ -15,6 +16,7 @@ pub mod imageconfig;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod options;
 pub mod record;
 pub mod spec;

@@ -104,6 +104,7 @@ impl Engine {
                 drop(lock);
                 let _ = self.runtime().delete(id, true);
                 let _ = unmount_rootfs(&paths);
+                let _ = self.network_down(id);
             }
         }
         Ok(Container { record, state })
@@ -327,6 +328,7 @@ impl Engine {
             errs.push(self.runtime().delete(id, true).map_err(Error::from));
         }
         errs.push(unmount_rootfs(&paths));
+        errs.push(self.network_down(id));
         if let Some(r) = &record {
             let name_file = self.names_dir().join(&r.name);
             if fs::read_to_string(&name_file).ok().as_deref() == Some(id) {
@@ -422,7 +424,12 @@ fn is_mountpoint(p: &Path) -> bool {
 
 /// Settles mounts, devices, user and seccomp, and writes the bundle's
 /// `config.json`.
-pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<()> {
+pub fn write_spec(
+    engine: &Engine,
+    paths: &Paths,
+    record: &Record,
+    net: &crate::network::NetUp,
+) -> Result<()> {
     let opts = &record.options;
     let rootfs = paths.rootfs();
     let user_spec = opts
@@ -478,6 +485,8 @@ pub fn write_spec(engine: &Engine, paths: &Paths, record: &Record) -> Result<()>
         // One flat directory per container: no shared parent to race on
         // or leave behind.
         cgroups_path: format!("/berth-{}", record.id),
+        netns: &net.netns,
+        hostname: &net.hostname,
     })?;
     let p = paths.dir.join("config.json");
     write_json(&p, &v)

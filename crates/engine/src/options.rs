@@ -40,6 +40,8 @@ pub struct ContainerOptions {
     pub stop_timeout: Option<u32>,
     pub labels: BTreeMap<String, String>,
     pub network: NetworkMode,
+    #[serde(default)]
+    pub net: NetOptions,
     pub auto_remove: bool,
     pub log: LogOptions,
 }
@@ -73,14 +75,29 @@ pub enum SeccompChoice {
     Profile(String),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// `--network`: which network namespace the container gets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum NetworkMode {
-    /// Only a loopback device.
-    #[default]
+    /// A namespace of its own with only a loopback device.
     None,
     /// The host's network namespace.
     Host,
+    /// A namespace of its own on a bridge network (`bridge`, Docker's
+    /// default, or a user network by name).
+    Bridge(String),
+    /// The network namespace of another, running container (its name or id).
+    Container(String),
 }
+
+impl Default for NetworkMode {
+    /// Docker's default: the default bridge network.
+    fn default() -> Self {
+        NetworkMode::Bridge(DEFAULT_NETWORK.to_owned())
+    }
+}
+
+/// Name of the default bridge network.
+pub const DEFAULT_NETWORK: &str = "bridge";
 
 impl FromStr for NetworkMode {
     type Err = Error;
@@ -88,21 +105,117 @@ impl FromStr for NetworkMode {
         match s {
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
-            _ => Err(invalid(
-                "network",
-                s,
-                "this build of berth supports `none` and `host`",
-            )),
+            "" | "default" | "bridge" => Ok(NetworkMode::Bridge(DEFAULT_NETWORK.to_owned())),
+            _ => {
+                if let Some(c) = s.strip_prefix("container:") {
+                    if c.is_empty() {
+                        return Err(invalid(
+                            "network",
+                            s,
+                            "expected container:NAME or container:ID",
+                        ));
+                    }
+                    return Ok(NetworkMode::Container(c.to_owned()));
+                }
+                if s.starts_with(['-', '.'])
+                    || !s
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                {
+                    return Err(invalid(
+                        "network",
+                        s,
+                        "expected none, host, bridge, container:NAME or a network's name",
+                    ));
+                }
+                Ok(NetworkMode::Bridge(s.to_owned()))
+            }
         }
     }
 }
 
 impl NetworkMode {
-    pub fn name(&self) -> &'static str {
+    /// As Docker shows it in `HostConfig.NetworkMode`.
+    pub fn name(&self) -> String {
         match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge(n) => n.clone(),
+            NetworkMode::Container(c) => format!("container:{c}"),
         }
+    }
+
+    /// Whether the container gets an interface on a bridge.
+    pub fn is_bridge(&self) -> bool {
+        matches!(self, NetworkMode::Bridge(_))
+    }
+}
+
+/// The network flags besides `--network`: published ports, addresses, DNS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetOptions {
+    /// The bridge networks the container is on, its primary one first
+    /// (`--network`, then `network connect`).
+    pub networks: Vec<String>,
+    /// `-p`: ports to publish.
+    pub publish: Vec<berth_net::PortMapping>,
+    /// `-P`: publish every exposed port on a free host port.
+    pub publish_all: bool,
+    /// `--expose`: ports exposed besides the image's (`80/tcp`).
+    pub expose: Vec<String>,
+    /// `--ip` on the primary network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<std::net::IpAddr>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host` entries as given (`name:ip`, `name:host-gateway`).
+    pub extra_hosts: Vec<String>,
+}
+
+impl NetOptions {
+    /// Checks the flags against the network mode, as Docker does.
+    pub fn check(&self, mode: &NetworkMode, hostname: Option<&str>) -> Result<()> {
+        let conflict = |what: &str| {
+            invalid(
+                "network options",
+                &mode.name(),
+                format!("conflicting options: {what} and the network mode"),
+            )
+        };
+        match mode {
+            NetworkMode::Bridge(_) => {}
+            NetworkMode::Container(_) => {
+                if !self.publish.is_empty() || self.publish_all {
+                    return Err(conflict("port publishing"));
+                }
+                if hostname.is_some() {
+                    return Err(conflict("hostname"));
+                }
+                if !self.dns.is_empty() || !self.extra_hosts.is_empty() {
+                    return Err(conflict("dns and the hosts file"));
+                }
+            }
+            NetworkMode::None | NetworkMode::Host => {
+                if !self.publish.is_empty() && *mode == NetworkMode::None {
+                    return Err(conflict("port publishing"));
+                }
+            }
+        }
+        if self.ip.is_some() && !matches!(mode, NetworkMode::Bridge(n) if n != DEFAULT_NETWORK) {
+            return Err(invalid(
+                "ip",
+                &self.ip.map(|i| i.to_string()).unwrap_or_default(),
+                "a user specified IP address is supported on user defined networks only",
+            ));
+        }
+        for h in &self.extra_hosts {
+            berth_net::parse_add_host(h).map_err(|e| invalid("add-host", h, e.reason))?;
+        }
+        Ok(())
     }
 }
 

@@ -127,3 +127,52 @@ fn log_options() {
     assert_eq!((l.max_size, l.max_file), (Some(10240), 3));
     assert!(l.set("compress=true").is_err());
 }
+
+#[test]
+fn network_modes_parse_as_docker_spells_them() {
+    let bridge = NetworkMode::Bridge(DEFAULT_NETWORK.into());
+    assert_eq!("bridge".parse::<NetworkMode>().unwrap(), bridge);
+    assert_eq!("default".parse::<NetworkMode>().unwrap(), bridge);
+    assert_eq!(NetworkMode::default(), bridge);
+    assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
+    assert_eq!("host".parse::<NetworkMode>().unwrap(), NetworkMode::Host);
+    assert_eq!(
+        "container:web".parse::<NetworkMode>().unwrap(),
+        NetworkMode::Container("web".into())
+    );
+    assert_eq!(
+        "front-end".parse::<NetworkMode>().unwrap(),
+        NetworkMode::Bridge("front-end".into())
+    );
+    assert!("container:".parse::<NetworkMode>().is_err());
+    assert!("bad/name".parse::<NetworkMode>().is_err());
+    assert_eq!(NetworkMode::Container("x".into()).name(), "container:x");
+}
+
+#[test]
+fn network_flags_conflicting_with_the_mode_are_refused() {
+    let published = NetOptions {
+        publish: berth_net::parse_publish("8080:80").unwrap(),
+        ..Default::default()
+    };
+    assert!(published.check(&NetworkMode::None, None).is_err());
+    assert!(published
+        .check(&NetworkMode::Container("x".into()), None)
+        .is_err());
+    assert!(published.check(&NetworkMode::default(), None).is_ok());
+    let hostname = NetOptions::default();
+    assert!(hostname
+        .check(&NetworkMode::Container("x".into()), Some("h"))
+        .is_err());
+    let ip = NetOptions {
+        ip: Some("10.214.0.9".parse().unwrap()),
+        ..Default::default()
+    };
+    assert!(ip.check(&NetworkMode::default(), None).is_err());
+    assert!(ip.check(&NetworkMode::Bridge("mine".into()), None).is_ok());
+    let bad_host = NetOptions {
+        extra_hosts: vec!["nocolon".into()],
+        ..Default::default()
+    };
+    assert!(bad_host.check(&NetworkMode::default(), None).is_err());
+}

@@ -161,6 +161,15 @@ pub struct Locked {
 
 impl Locked {
     pub fn acquire(paths: Paths) -> Result<Locked> {
+        Ok(Self::take(paths, true)?.unwrap_or_else(|| unreachable!("a blocking lock is taken")))
+    }
+
+    /// The lock if nobody else holds it; `None` if somebody does.
+    pub fn try_acquire(paths: Paths) -> Result<Option<Locked>> {
+        Self::take(paths, false)
+    }
+
+    fn take(paths: Paths, block: bool) -> Result<Option<Locked>> {
         let p = paths.dir.join("lock");
         let f = OpenOptions::new()
             .create(true)
@@ -181,9 +190,16 @@ impl Locked {
                     io_err("opening", &p)(e)
                 }
             })?;
-        rustix::fs::flock(&f, FlockOperation::LockExclusive)
-            .map_err(|e| io_err("locking", &p)(e.into()))?;
-        Ok(Locked { _file: f, paths })
+        let op = if block {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        match rustix::fs::flock(&f, op) {
+            Ok(()) => Ok(Some(Locked { _file: f, paths })),
+            Err(rustix::io::Errno::WOULDBLOCK) if !block => Ok(None),
+            Err(e) => Err(io_err("locking", &p)(e.into())),
+        }
     }
 
     pub fn state(&self) -> Result<State> {

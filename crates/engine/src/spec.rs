@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::{invalid, Result};
 use crate::imageconfig::RunConfig;
+use crate::network::NetNs;
 use crate::options::{ContainerOptions, MountKind, NetworkMode};
 use crate::user::ResolvedUser;
 
@@ -137,6 +138,9 @@ pub struct Inputs<'a> {
     pub caps: &'a [String],
     pub seccomp: Option<Value>,
     pub cgroups_path: String,
+    /// The network namespace (see [`crate::network`]).
+    pub netns: &'a NetNs,
+    pub hostname: &'a str,
 }
 
 #[derive(Debug, Clone)]
@@ -265,7 +269,7 @@ pub fn env(
 
 /// Builds the spec.
 pub fn build(i: &Inputs<'_>) -> Result<Value> {
-    let hostname = hostname(i.id, i.opts);
+    let hostname = i.hostname;
     let args = args(i.image, i.opts)?;
     let cwd = i
         .opts
@@ -293,7 +297,7 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "terminal": i.opts.tty,
         "user": {"uid": i.user.uid, "gid": i.user.gid, "additionalGids": i.user.additional_gids},
         "args": args,
-        "env": env(i.image, i.opts, &hostname, Some(&i.user.home)),
+        "env": env(i.image, i.opts, hostname, Some(&i.user.home)),
         "cwd": cwd,
         "capabilities": {
             "bounding": caps, "effective": caps, "permitted": caps,
@@ -309,8 +313,10 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if i.opts.network != NetworkMode::Host {
-        namespaces.push(json!({"type": "network"}));
+    match i.netns {
+        NetNs::Host => {}
+        NetNs::New => namespaces.push(json!({"type": "network"})),
+        NetNs::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
     }
     let mut linux = json!({
         "namespaces": namespaces,

@@ -21,6 +21,8 @@ fn inputs_for<'a>(
         caps,
         seccomp: None,
         cgroups_path: "/berth/x".into(),
+        netns: &NetNs::New,
+        hostname: "0123456789ab",
     }
 }
 

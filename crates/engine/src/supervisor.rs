@@ -254,7 +254,24 @@ impl<'a> Supervisor<'a> {
         let e125 = |e: Error| (e, 125);
         let lock = Locked::acquire(self.paths.clone()).map_err(e125)?;
         crate::lifecycle::mount_rootfs(&self.paths, &self.record).map_err(e125)?;
-        crate::lifecycle::write_spec(self.engine, &self.paths, &self.record).map_err(e125)?;
+        let net = self
+            .engine
+            .network_up(&self.paths, &self.record)
+            .map_err(e125)?;
+        let launched = self.launch_with(&lock, &net);
+        if launched.is_err() {
+            let _ = self.engine.network_down(&self.id);
+        }
+        launched
+    }
+
+    fn launch_with(
+        &mut self,
+        lock: &Locked,
+        net: &crate::network::NetUp,
+    ) -> std::result::Result<Running, (Error, i32)> {
+        let e125 = |e: Error| (e, 125);
+        crate::lifecycle::write_spec(self.engine, &self.paths, &self.record, net).map_err(e125)?;
         // A leftover of an earlier run of this container.
         let rt = self.engine.runtime();
         if rt.state(&self.id).is_ok() {
@@ -400,6 +417,9 @@ impl<'a> Supervisor<'a> {
         let policy = self.record.options.restart;
         let oom = crate::lifecycle::oom_killed(self.engine, &self.id);
         let _ = self.engine.runtime().delete(&self.id, true);
+        if let Err(e) = self.engine.network_down(&self.id) {
+            tracing::warn!(id = %self.id, error = %e, "taking the container off its networks");
+        }
         let lock = match Locked::acquire(self.paths.clone()) {
             Ok(l) => l,
             Err(_) => return (false, record::State::default()),
@@ -426,6 +446,7 @@ impl<'a> Supervisor<'a> {
 
     fn fail(&mut self, msg: &str, code: i32) {
         let _ = self.engine.runtime().delete(&self.id, true);
+        let _ = self.engine.network_down(&self.id);
         if let Ok(lock) = Locked::acquire(self.paths.clone()) {
             let _ = lock.update(|s| {
                 s.status = if s.started_at.is_some() {

@@ -95,6 +95,14 @@ impl Networks {
         let mut route = Socket::route().map_err(Error::kernel("opening rtnetlink", &net.bridge))?;
         let mut nft_sock =
             Socket::netfilter().map_err(Error::kernel("opening nfnetlink", &net.bridge))?;
+        // A bridge deleted behind berth's back (or a run root that outlived
+        // its network namespace) is set up again rather than used blindly.
+        let gone = rs.active.get(&net.id).is_some_and(|a| {
+            !matches!(link::link_by_name(&mut route, &a.bridge), Ok(Some(l)) if l.index == a.index)
+        });
+        if gone {
+            rs.active.remove(&net.id);
+        }
         if !rs.active.contains_key(&net.id) {
             let active = activate(&mut route, &mut nft_sock, &net)?;
             rs.active.insert(net.id.clone(), active);

@@ -72,6 +72,10 @@ enum Cmd {
     Container(ContainerCmd),
     /// Manage volumes.
     Volume(container_cmds::VolumeCmd),
+    /// Manage networks.
+    Network(container_cmds::NetworkCmd),
+    /// List port mappings or a specific mapping for the container.
+    Port(container_cmds::PortArgs),
     /// Download an image from a registry.
     Pull(image_cmds::PullArgs),
     /// Upload an image to a registry.
@@ -124,6 +128,8 @@ enum ContainerSub {
     Inspect(container_cmds::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(container_cmds::ContainerPruneArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(container_cmds::PortArgs),
 }
 
 #[derive(Args)]
@@ -283,6 +289,11 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
             cmd: ContainerSub::Prune(a),
         }) => c::container_prune(ctx, a),
         Cmd::Volume(v) => c::volume(ctx, v),
+        Cmd::Network(n) => c::network(ctx, n),
+        Cmd::Port(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Port(a),
+        }) => c::port(ctx, a),
         Cmd::Inspect(a) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }

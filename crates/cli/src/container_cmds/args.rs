@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use berth_engine::options::{
     normalize_cap, parse_bytes, parse_cpus, parse_signal, ContainerOptions, DeviceSpec, LogOptions,
-    MountSpec, Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
+    MountSpec, NetOptions, NetworkMode, Resources, RestartPolicy, SeccompChoice, SecurityOptions,
+    Ulimit,
 };
 use berth_engine::Result;
 
@@ -105,9 +106,36 @@ pub struct CreateArgs {
     /// Set metadata on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
-    /// Connect a container to a network (none, host).
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name).
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto]).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to free host ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
+    /// IPv4 address on the (user-defined) network.
+    #[arg(long = "ip")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long = "dns")]
+    pub dns: Vec<std::net::IpAddr>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Log driver options (max-size, max-file).
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
@@ -205,6 +233,7 @@ impl CreateArgs {
         if let Some(s) = &self.stop_signal {
             parse_signal(s)?;
         }
+        let network: NetworkMode = self.network.parse()?;
         let mut labels = BTreeMap::new();
         for l in &self.label {
             let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -267,10 +296,53 @@ impl CreateArgs {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             labels,
-            network: self.network.parse()?,
+            net: self.net_options(&network)?,
+            network,
             auto_remove: self.rm,
             log,
         })
+    }
+}
+
+impl CreateArgs {
+    fn net_options(&self, network: &NetworkMode) -> Result<NetOptions> {
+        let mut publish = Vec::new();
+        for p in &self.publish {
+            publish
+                .extend(berth_net::parse_publish(p).map_err(|e| {
+                    berth_engine::error::invalid("port specification", p, e.reason)
+                })?);
+        }
+        for e in &self.expose {
+            berth_net::parse_exposed([e.as_str()])
+                .map_err(|err| berth_engine::error::invalid("port to expose", e, err.reason))?;
+        }
+        let net = NetOptions {
+            networks: match network {
+                NetworkMode::Bridge(n) => vec![n.clone()],
+                _ => Vec::new(),
+            },
+            publish: if *network == NetworkMode::Host {
+                if !self.publish.is_empty() {
+                    eprintln!(
+                        "WARNING: Published ports are discarded when using host network mode"
+                    );
+                }
+                Vec::new()
+            } else {
+                publish
+            },
+            publish_all: self.publish_all && *network != NetworkMode::Host,
+            expose: self.expose.clone(),
+            ip: self.ip,
+            aliases: self.network_alias.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
+        };
+        net.check(network, self.hostname.as_deref())?;
+        Ok(net)
     }
 }
 

@@ -51,7 +51,7 @@ const PS_FIELDS: &[&str] = &[
     "Networks",
 ];
 
-fn ps_fields(c: &Container, trunc: bool) -> BTreeMap<&'static str, String> {
+fn ps_fields(ctx: &Ctx, c: &Container, trunc: bool) -> BTreeMap<&'static str, String> {
     let r = &c.record;
     let s = &c.state;
     let now = berth_engine::time::now_nanos();
@@ -102,7 +102,7 @@ fn ps_fields(c: &Container, trunc: bool) -> BTreeMap<&'static str, String> {
     f.insert("RunningFor", format!("{} ago", ago(&r.created)));
     f.insert("Status", status);
     f.insert("State", s.status.as_str().to_owned());
-    f.insert("Ports", String::new());
+    f.insert("Ports", ctx.engine().ports_column(c));
     f.insert("Names", r.name.clone());
     f.insert("Labels", labels);
     f.insert("Mounts", String::new());
@@ -172,7 +172,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CmdResult {
     let trunc = !a.no_trunc;
     if a.quiet {
         for c in &list {
-            println!("{}", ps_fields(c, trunc)["ID"]);
+            println!("{}", ps_fields(ctx, c, trunc)["ID"]);
         }
         return Ok(0);
     }
@@ -201,7 +201,7 @@ pub fn ps(ctx: &Ctx, a: PsArgs) -> CmdResult {
         rows.push(t.header(&titles));
     }
     for c in &list {
-        rows.push(t.render(&ps_fields(c, trunc)));
+        rows.push(t.render(&ps_fields(ctx, c, trunc)));
     }
     let out = if t.table {
         columns(&rows)

@@ -3,6 +3,7 @@
 
 mod args;
 mod manage;
+mod network;
 mod run;
 mod volume;
 
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 pub use args::CreateArgs;
 pub use manage::*;
+pub use network::{network, port, NetworkCmd, PortArgs};
 pub use run::{create, run, start, RunArgs, StartArgs};
 pub use volume::{volume, VolumeCmd};
 

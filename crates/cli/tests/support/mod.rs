@@ -17,12 +17,18 @@ use common::*;
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "id", "hostname", "ls", "mkdir", "wc", "grep",
     "head", "touch", "ps", "kill", "dd", "env", "pwd", "test", "stat", "yes", "seq", "rm", "tail",
+    "ip", "wget", "httpd", "nslookup", "nc", "timeout", "readlink",
 ];
 
 pub struct Fixture {
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub image: String,
+    /// The network namespace every berth command of the tests runs in,
+    /// playing the host: bridges, addresses and nftables rules made by the
+    /// tests never touch the real host's network.
+    pub netns: PathBuf,
+    netns_file: std::fs::File,
 }
 
 /// Skips (or fails, under BERTH_REQUIRE_PRIVILEGED=1) without root.
@@ -101,10 +107,15 @@ pub fn fixture() -> &'static Fixture {
             "tag: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let netns = base.join("netns");
+        berth_net::create_netns(&netns).expect("the tests' network namespace");
+        let netns_file = std::fs::File::open(&netns).expect("open the tests' netns");
         Fixture {
             root,
             run_root,
             image: "bb:latest".into(),
+            netns,
+            netns_file,
         }
     })
 }
@@ -157,7 +168,40 @@ impl Berth {
             .arg(&self.f.root)
             .arg("--run-root")
             .arg(&self.f.run_root);
+        let ns = std::os::fd::AsRawFd::as_raw_fd(&self.f.netns_file);
+        // SAFETY: between fork and exec the child only calls setns(2), which
+        // is async-signal-safe; the fd stays open for the process's life.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
+                if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         c
+    }
+
+    /// Runs `f` on a thread inside the tests' network namespace (a client
+    /// on the "host" the containers' ports are published on).
+    pub fn on_host<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        berth_net::in_netns(&self.f.netns, f).expect("enter the tests' netns")
+    }
+
+    /// A command run in the tests' network namespace (`ip`, `nft`).
+    pub fn host_cmd(&self, prog: &str, args: &[&str]) -> String {
+        let o = Command::new("nsenter")
+            .arg(format!("--net={}", self.f.netns.display()))
+            .arg(prog)
+            .args(args)
+            .output()
+            .expect("nsenter");
+        assert!(
+            o.status.success(),
+            "{prog} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// Runs berth with output captured through files (a detached
