@@ -362,14 +362,18 @@ fn fifty_parallel_runs_all_succeed_and_leave_no_trace() {
     }
     let b = std::sync::Arc::new(Berth::new());
     let label = format!("par-{}", std::process::id());
+    let cids = tempfile::tempdir().expect("tmp");
     let threads: Vec<_> = (0..50)
         .map(|i| {
             let b = b.clone();
             let label = label.clone();
+            let cid = cids.path().join(i.to_string());
             std::thread::spawn(move || {
                 b.run(&[
                     "run",
                     "--rm",
+                    "--cidfile",
+                    &cid.to_string_lossy(),
                     "--label",
                     &format!("t={label}"),
                     b.image(),
@@ -403,17 +407,14 @@ fn fifty_parallel_runs_all_succeed_and_leave_no_trace() {
         .filter(|n| !b.f.root.join("containers").join(n).exists())
         .collect();
     assert!(orphans.is_empty(), "runtime state left: {orphans:?}");
-    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/pids")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let leaked: Vec<_> = cgroups
+    // Their cgroups (other berth users on the machine have their own).
+    let ids: Vec<String> = (0..50)
+        .map(|i| std::fs::read_to_string(cids.path().join(i.to_string())).expect("cidfile"))
+        .collect();
+    assert!(ids.iter().all(|id| id.len() == 64));
+    let leaked: Vec<_> = ids
         .iter()
-        .filter_map(|n| n.strip_prefix("berth-"))
-        .filter(|id| !b.f.root.join("containers").join(id).exists())
+        .filter(|id| std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth-{id}")).exists())
         .collect();
     assert!(leaked.is_empty(), "cgroups left: {leaked:?}");
 }

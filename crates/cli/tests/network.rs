@@ -390,3 +390,101 @@ fn a_hundred_containers_leave_no_veth_rule_or_address_behind() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "netns left: {leftovers:?}");
 }
+
+/// User networks made by a test, removed when it ends (after its
+/// containers: declare it before the `Berth`).
+struct Networks<'a>(&'a Berth, Vec<String>);
+
+impl Drop for Networks<'_> {
+    fn drop(&mut self) {
+        for n in &self.1 {
+            let _ = self.0.run(&["network", "rm", n]);
+        }
+    }
+}
+
+#[test]
+fn user_networks_resolve_names_and_are_isolated_from_each_other() {
+    if !privileged() {
+        return;
+    }
+    let owner = Berth::new();
+    let (n1, n2) = (owner.name("front"), owner.name("back"));
+    let _nets = Networks(&owner, vec![n1.clone(), n2.clone()]);
+    owner.ok(&["network", "create", &n1]);
+    owner.ok(&["network", "create", "--internal", &n2]);
+    let b = Berth::new();
+    let web = b.name("named-web");
+    run_d(
+        &b,
+        &web,
+        &["--network", &n1, "--network-alias", "shop"],
+        &web_cmd("by-name"),
+    );
+    let ip = inspect(&b, &web)["NetworkSettings"]["Networks"][&n1]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!ip.is_empty());
+
+    // On the same network: by name and by alias, through the embedded DNS.
+    for host in [web.as_str(), "shop"] {
+        let o = b.run(&[
+            "run",
+            "--rm",
+            "--network",
+            &n1,
+            b.image(),
+            "timeout",
+            "10",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{host}/"),
+        ]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("by-name"),
+            "{host} on {n1}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // From another network: neither the name nor the address.
+    let o = b.run(&["run", "--rm", "--network", &n2, b.image(), "nslookup", &web]);
+    assert!(!o.status.success(), "{web} resolved from {n2}");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &n2,
+        b.image(),
+        "timeout",
+        "3",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{ip}/"),
+    ]);
+    assert!(!o.status.success(), "{ip} reached from {n2}");
+
+    // connect puts a running container on the network, names and all.
+    let probe = b.name("probe");
+    run_d(
+        &b,
+        &probe,
+        &["--network", &n2],
+        &["sleep".into(), "60".into()],
+    );
+    b.ok(&["network", "connect", &n1, &probe]);
+    let v = inspect(&b, &probe);
+    assert!(v["NetworkSettings"]["Networks"][&n1]["IPAddress"]
+        .as_str()
+        .is_some_and(|a| !a.is_empty()));
+    // A network in use cannot be removed.
+    let o = b.run(&["network", "rm", &n1]);
+    assert!(!o.status.success());
+    b.ok(&["network", "disconnect", &n1, &probe]);
+    let v = inspect(&b, &probe);
+    assert!(v["NetworkSettings"]["Networks"].get(&n1).is_none());
+}

@@ -45,17 +45,20 @@ impl Engine {
     /// Creates a container; returns its id.
     pub fn create(&self, image: &ImageRef, mut opts: ContainerOptions) -> Result<String> {
         let id = ids::new_id()?;
-        let name = match &opts.name {
-            Some(n) => ids::check_name(n)?.to_owned(),
-            None => ids::generated_name(&id),
-        };
-        opts.name = Some(name.clone());
         let mut undo = Undo {
             engine: self,
             name: None,
             dir: None,
         };
-        self.reserve_name(&name, &id)?;
+        let name = match &opts.name {
+            Some(n) => {
+                let n = ids::check_name(n)?.to_owned();
+                self.reserve_name(&n, &id)?;
+                n
+            }
+            None => self.reserve_generated_name(&id)?,
+        };
+        opts.name = Some(name.clone());
         undo.name = Some(name.clone());
 
         let paths = self.paths(&id);
@@ -95,6 +98,25 @@ impl Engine {
         undo.name = None;
         undo.dir = None;
         Ok(id)
+    }
+
+    /// A generated name for `id`; taken ones get a number, as Docker's do.
+    fn reserve_generated_name(&self, id: &str) -> Result<String> {
+        let base = ids::generated_name(id);
+        let mut last = None;
+        for attempt in 0..100u32 {
+            let name = if attempt == 0 {
+                base.clone()
+            } else {
+                format!("{base}{attempt}")
+            };
+            match self.reserve_name(&name, id) {
+                Ok(()) => return Ok(name),
+                Err(e @ Error::NameInUse { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::InvalidName(base)))
     }
 
     /// Claims `name` for `id` atomically: the name file is made under a

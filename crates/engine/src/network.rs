@@ -20,7 +20,7 @@ use berth_net::{
 };
 
 use crate::error::{invalid, io_err, Error, Result, TeardownErrors};
-use crate::options::NetworkMode;
+use crate::options::{NetworkMode, DEFAULT_NETWORK};
 use crate::record::{self, read_json, Locked, Paths, Record, State, Status};
 use crate::Engine;
 
@@ -109,6 +109,14 @@ impl Engine {
                         return Err(e);
                     }
                 };
+                let mut resolv = resolv_conf(&host_resolv, &dns);
+                if let Some(a) = primary.as_ref() {
+                    if a.network != DEFAULT_NETWORK && dns.servers.is_empty() {
+                        // The network's embedded DNS server, which forwards
+                        // what it does not know to the host's resolvers.
+                        resolv = embedded_dns_resolv(&resolv, a.gateway);
+                    }
+                }
                 (
                     NetNs::Path(ns),
                     hosts_file(
@@ -117,7 +125,7 @@ impl Engine {
                         primary.as_ref().map(|a| a.gateway),
                         &extra,
                     ),
-                    resolv_conf(&host_resolv, &dns),
+                    resolv,
                 )
             }
         };
@@ -176,11 +184,16 @@ impl Engine {
                     } else {
                         Vec::new()
                     },
-                    aliases: o.net.aliases.clone(),
+                    aliases: std::iter::once(record.name.clone())
+                        .chain(o.net.aliases.iter().cloned())
+                        .collect(),
                     hostname: Some(hostname.to_owned()),
                     ifname: None,
                 },
             )?;
+            if a.network != DEFAULT_NETWORK {
+                self.ensure_dns(&a.network_id);
+            }
             primary.get_or_insert(a);
         }
         Ok(primary)
@@ -328,6 +341,70 @@ impl Engine {
         record::write_json(&paths.record(), &record)
     }
 
+    /// Where the DNS server of network `id` keeps its pid.
+    fn dns_pidfile(&self, network_id: &str) -> PathBuf {
+        self.run_root
+            .join("net")
+            .join(format!("dns-{network_id}.pid"))
+    }
+
+    /// Starts the DNS server of user network `network_id` unless it runs.
+    fn ensure_dns(&self, network_id: &str) {
+        let running = fs::read_to_string(self.dns_pidfile(network_id))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .and_then(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .is_some_and(|cmd| {
+                let cmd = String::from_utf8_lossy(&cmd);
+                cmd.contains("\0dns\0") && cmd.contains(network_id)
+            });
+        if running {
+            return;
+        }
+        let spawned = std::process::Command::new("/proc/self/exe")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root)
+            .arg("dns")
+            .arg(network_id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if let Err(e) = spawned {
+            tracing::warn!(network = network_id, error = %e, "starting the network's DNS server");
+        }
+    }
+
+    /// Entry point of `berth dns NETWORK`: detaches (the starter waits only
+    /// for that) and serves the network's names until it is idle.
+    pub fn dns_main(&self, network_id: &str) -> i32 {
+        // SAFETY: called first thing in a freshly executed, single-threaded
+        // process; the child only continues the program.
+        match unsafe { libc::fork() } {
+            -1 => return 1,
+            0 => {}
+            _ => return 0,
+        }
+        // SAFETY: setsid has no memory-safety preconditions; closing every
+        // fd from 3 up drops what the starter (a supervisor) let us inherit,
+        // such as its status pipe, and nothing of ours is open yet.
+        unsafe {
+            libc::setsid();
+            libc::close_range(3, u32::MAX, 0);
+        }
+        let pidfile = self.dns_pidfile(network_id);
+        let _ = fs::write(&pidfile, std::process::id().to_string());
+        let served = self
+            .networks()
+            .and_then(|n| Ok(n.serve_dns(network_id, std::time::Duration::from_secs(3))?));
+        if fs::read_to_string(&pidfile).ok().as_deref() == Some(&std::process::id().to_string()) {
+            let _ = fs::remove_file(&pidfile);
+        }
+        i32::from(served.is_err())
+    }
+
     /// Docker's `ps` PORTS column: the published ports
     /// (`0.0.0.0:8080->80/tcp`), then exposed ones not published (`443/tcp`);
     /// empty unless the container runs.
@@ -388,6 +465,19 @@ impl Engine {
             Err(_) => true,
         }
     }
+}
+
+/// A resolv.conf naming only `server`, with the search domains and
+/// options of `resolv`.
+fn embedded_dns_resolv(resolv: &str, server: std::net::Ipv4Addr) -> String {
+    let mut out = format!("nameserver {server}\n");
+    for l in resolv.lines() {
+        if !l.trim_start().starts_with("nameserver") {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The image's exposed ports and `--expose`, as `port/proto` keys.

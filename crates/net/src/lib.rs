@@ -22,6 +22,7 @@
 //! ```
 
 mod attach;
+mod dns;
 mod dnsconf;
 mod error;
 mod gc;
@@ -40,6 +41,7 @@ mod state;
 mod sysctl;
 mod types;
 
+pub use dns::{answer, parse_query, servfail, upstreams, Question};
 pub use dnsconf::{
     hosts_file, parse_add_host, resolv_conf, AddHostError, DnsOptions, ExtraHost, HostAddr,
 };

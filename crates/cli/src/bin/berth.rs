@@ -182,10 +182,29 @@ fn supervise_args() -> Option<(PathBuf, PathBuf, String, bool)> {
     ))
 }
 
+/// `berth --root R --run-root RR dns NETWORK_ID`: a user network's DNS
+/// server, started by the engine with exactly these arguments.
+fn dns_args() -> Option<(PathBuf, PathBuf, String)> {
+    let a: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if a.len() != 7 || a[1] != "--root" || a[3] != "--run-root" || a[5] != "dns" {
+        return None;
+    }
+    Some((
+        PathBuf::from(&a[2]),
+        PathBuf::from(&a[4]),
+        a[6].to_string_lossy().into_owned(),
+    ))
+}
+
 fn main() -> ExitCode {
     if let Some((root, run_root, id, attach)) = supervise_args() {
         let engine = berth_engine::Engine::new(&root, &run_root);
         let code = berth_engine::supervisor::main(&engine, &id, attach);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    if let Some((root, run_root, network)) = dns_args() {
+        let engine = berth_engine::Engine::new(&root, &run_root);
+        let code = engine.dns_main(&network);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     restore_sigpipe();

@@ -145,6 +145,9 @@ pub struct CreateArgs {
     /// Pull image before running (always, missing, never).
     #[arg(long, default_value = "missing")]
     pub pull: String,
+    /// Write the container ID to the file.
+    #[arg(long)]
+    pub cidfile: Option<std::path::PathBuf>,
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,

@@ -107,7 +107,43 @@ fn create_container(ctx: &Ctx, a: &CreateArgs) -> Result<(Engine, String), Failu
     let opts = a.options()?;
     let image = image_ref(ctx, &a.image, &a.pull)?;
     let engine = ctx.engine();
-    let id = engine.create(&image, opts)?;
+    // Claimed before the container exists, as Docker does: a file left by
+    // another container is an error, not overwritten.
+    let mut cidfile = match &a.cidfile {
+        Some(p) => Some((
+            p,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .map_err(|e| {
+                    let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        "make sure the other container isn't running or delete it".to_owned()
+                    } else {
+                        e.to_string()
+                    };
+                    Failure::new(
+                        format!("Container ID file found at {}: {why}", p.display()),
+                        125,
+                    )
+                })?,
+        )),
+        None => None,
+    };
+    let id = match engine.create(&image, opts) {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some((p, _)) = cidfile {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some((p, f)) = cidfile.as_mut() {
+        use std::io::Write;
+        f.write_all(id.as_bytes())
+            .map_err(|e| Failure::new(format!("writing {}: {e}", p.display()), 125))?;
+    }
     Ok((engine, id))
 }
 
