@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Paired benchmark of the engine: `berth run --rm IMAGE true` against `runc run` of the same
-# rootfs as a bare bundle, in one hyperfine run; and the memory of an idle container's
+# Paired benchmark of the engine: `berth run --rm --network none IMAGE true` against `runc run`
+# of the same rootfs as a bare bundle, and the same berth run on the default bridge network
+# (what networking adds), in one hyperfine run; and the memory of an idle container's
 # supervisor (its RSS) next to Podman's conmon when podman is installed.
 #
 #   bench/run.sh
@@ -9,16 +10,19 @@
 # RUNC (default: runc), RUNS (default 60), WARMUP (default 5).
 #
 # Targets (issue 4): berth run --rm at most 0.4x of runc run; supervisor RSS at most 1 MiB.
-# Needs root. Runs in a private mount namespace; every state root is a fresh temp directory,
-# removed at exit with whatever containers it holds.
+# (issue 5): on the default network at most 5 ms slower than with --network none.
+# Needs root. Runs in a private mount and network namespace (the bridge and its rules never
+# touch the host's); every state root is a fresh temp directory, removed at exit with
+# whatever containers it holds.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
 if [ "${BERTH_BENCH_UNSHARED:-}" != 1 ]; then
-  exec unshare -m --propagation private -- env BERTH_BENCH_UNSHARED=1 bash "$0" "$@"
+  exec unshare -m -n --propagation private -- env BERTH_BENCH_UNSHARED=1 bash "$0" "$@"
 fi
+ip link set lo up
 for tool in hyperfine python3 "${RUNC:-runc}"; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 1; }
 done
@@ -60,22 +64,25 @@ s["process"]["terminal"] = False
 s["process"]["args"] = ["true"]
 json.dump(s, open(p, "w"))
 PY
+"${B[@]}" run --rm --network none bench true
 "${B[@]}" run --rm bench true
 "$runc_bin" --root "$rroot" run -b "$bundle" bench-sanity
 
-echo "== berth run --rm vs runc run (true), $runs runs each" >&2
+echo "== berth run --rm (none, bridge) vs runc run (true), $runs runs each" >&2
 hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/run.json" \
-  -n "berth run --rm" "${B[*]} run --rm bench true" \
+  -n "berth run --rm" "${B[*]} run --rm --network none bench true" \
+  -n "berth run --rm (bridge)" "${B[*]} run --rm bench true" \
   -n "runc run" "$runc_bin --root $rroot run -b $bundle bench-run" >&2
 python3 - "$work/run.json" <<'PY'
 import json, statistics, sys
 r = {x["command"]: statistics.median(x["times"]) * 1000 for x in json.load(open(sys.argv[1]))["results"]}
-b, c = r["berth run --rm"], r["runc run"]
-print(f"run true: berth run --rm {b:.2f} ms, runc run {c:.2f} ms, ratio {b / c:.2f} (target <= 0.40)")
+b, n, c = r["berth run --rm"], r["berth run --rm (bridge)"], r["runc run"]
+print(f"run true: berth run --rm --network none {b:.2f} ms, runc run {c:.2f} ms, ratio {b / c:.2f} (target <= 0.40)")
+print(f"default network: {n:.2f} ms, {n - b:+.2f} ms against --network none (target <= +5 ms)")
 PY
 
 # Memory of an idle container's supervisor.
-"${B[@]}" run -d --name idle bench sleep 1000 >/dev/null
+"${B[@]}" run -d --network none --name idle bench sleep 1000 >/dev/null
 id="$("${B[@]}" inspect --format '{{.Id}}' idle)"
 sup="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['supervisor_pid'])" "$root/containers/$id/state.json")"
 rss="$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")"

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Throughput through a published port: a busybox httpd in a berth container
+# serves a large file; curl on the host fetches it through the published
+# port (127.0.0.1 and the bridge's address) and from the container's own
+# address directly. With dockerd installed, the same container under Docker
+# is fetched through Docker's published port in the same run.
+#
+#   bench/port.sh [SIZE_MIB]        (default 512)
+#
+# Target (issue 5): through the published port at least 90 % of the direct
+# throughput, and no worse than Docker's published port.
+#
+# Needs root. Everything runs in a throwaway network and mount namespace
+# (unshare): berth's bridge and rules, dockerd's docker0 and iptables rules
+# never touch the host's. Environment: BERTH (default target/release/berth),
+# RUNS (fetches per path, default 5).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+[ "$(id -u)" = 0 ] || { echo "port.sh: needs root" >&2; exit 1; }
+if [ "${BERTH_BENCH_UNSHARED:-}" != 1 ]; then
+  exec unshare -m -n --propagation private -- env BERTH_BENCH_UNSHARED=1 bash "$0" "$@"
+fi
+ip link set lo up
+size="${1:-512}"
+runs="${RUNS:-5}"
+berth="${BERTH:-$repo/target/release/berth}"
+if [ ! -x "$berth" ]; then
+  (cd "$repo" && cargo build --release -p berth-cli >&2)
+fi
+work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
+state="$(mktemp -d /run/berth-portbench.XXXXXX)"
+B=("$berth" --root "$work/root" --run-root "$state/berth")
+dockerd_pid=""
+D=(docker -H "unix://$state/docker.sock")
+cleanup() {
+  local c
+  for c in $("${B[@]}" ps -aq --no-trunc 2>/dev/null || true); do "${B[@]}" rm -f -v "$c" >/dev/null 2>&1 || true; done
+  if [ -n "$dockerd_pid" ]; then
+    "${D[@]}" rm -f bench-web >/dev/null 2>&1 || true
+    kill "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work" "$state" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+mkdir -p "$work/rootfs/bin" "$work/rootfs/www"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh httpd dd; do ln -sf busybox "$work/rootfs/bin/$a"; done
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+"${B[@]}" import "$work/rootfs.tar" bench:latest >/dev/null
+serve="dd if=/dev/zero of=/www/big bs=1M count=$size 2>/dev/null && exec httpd -f -p 80 -h /www"
+
+# Median throughput (MB/s) of RUNS fetches of URL, after it answers in full.
+fetch() {
+  local url="$1" i speeds=()
+  for i in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{size_download}' "$url" || true)" = "$((size * 1024 * 1024))" ] && break
+    sleep 0.2
+  done
+  for i in $(seq 1 "$runs"); do
+    speeds+=("$(curl -s -o /dev/null -w '%{speed_download}' "$url")")
+  done
+  printf '%s\n' "${speeds[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f\n", a[int((NR+1)/2)] / 1e6}'
+}
+
+"${B[@]}" run -d --name web -p 18080:80 bench sh -c "$serve" >/dev/null
+ip_direct="$("${B[@]}" inspect -f '{{.NetworkSettings.IPAddress}}' web)"
+gateway="$("${B[@]}" inspect -f '{{.NetworkSettings.Gateway}}' web)"
+direct="$(fetch "http://$ip_direct/big")"
+published="$(fetch "http://127.0.0.1:18080/big")"
+published_gw="$(fetch "http://$gateway:18080/big")"
+echo "berth direct ($ip_direct:80):         $direct MB/s"
+echo "berth published (127.0.0.1:18080):    $published MB/s"
+echo "berth published ($gateway:18080):    $published_gw MB/s"
+
+docker_published=""
+if command -v dockerd >/dev/null && command -v docker >/dev/null; then
+  dockerd --data-root "$work/docker" --exec-root "$state/docker-exec" \
+    --pidfile "$state/docker.pid" -H "unix://$state/docker.sock" \
+    >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  for _ in $(seq 1 100); do "${D[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
+  "${B[@]}" save -o "$work/bench.tar" bench:latest
+  "${D[@]}" load -q -i "$work/bench.tar" >/dev/null
+  "${D[@]}" run -d --name bench-web -p 18081:80 bench:latest sh -c "$serve" >/dev/null
+  docker_published="$(fetch "http://127.0.0.1:18081/big")"
+  echo "docker published (127.0.0.1:18081):   $docker_published MB/s"
+fi
+
+python3 - "$direct" "$published" "$published_gw" "${docker_published:-0}" <<'PY'
+import sys
+direct, pub, pub_gw, docker = map(float, sys.argv[1:])
+worst = min(pub, pub_gw)
+print(f"published / direct: {worst / direct:.2f} (target >= 0.90)")
+if docker:
+    print(f"berth published / docker published: {pub / docker:.2f} (target >= 1.00)")
+PY
