@@ -10,6 +10,7 @@
 pub mod create;
 pub mod error;
 pub mod etc;
+pub mod exec;
 pub mod ids;
 pub mod imageconfig;
 pub mod inspect;
@@ -19,6 +20,7 @@ pub mod options;
 pub mod record;
 pub mod spec;
 pub mod supervisor;
+pub mod terminal;
 pub mod time;
 pub mod user;
 pub mod volumes;

@@ -68,6 +68,8 @@ enum Cmd {
     Unpause(container_cmds::PauseArgs),
     /// Rename a container.
     Rename(container_cmds::RenameArgs),
+    /// Execute a command in a running container.
+    Exec(container_cmds::ExecArgs),
     /// Manage containers.
     Container(ContainerCmd),
     /// Manage volumes.
@@ -121,6 +123,7 @@ enum ContainerSub {
     Pause(container_cmds::PauseArgs),
     Unpause(container_cmds::PauseArgs),
     Rename(container_cmds::RenameArgs),
+    Exec(container_cmds::ExecArgs),
     Inspect(container_cmds::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(container_cmds::ContainerPruneArgs),
@@ -276,6 +279,10 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         | Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Rename(a),
         }) => c::rename(ctx, a),
+        Cmd::Exec(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Exec(a),
+        }) => c::exec(ctx, a),
         Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Inspect(a),
         }) => c::container_inspect(ctx, a),

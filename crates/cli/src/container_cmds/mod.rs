@@ -2,6 +2,7 @@
 //! output and exit codes out.
 
 mod args;
+mod exec;
 mod manage;
 mod run;
 mod volume;
@@ -9,6 +10,7 @@ mod volume;
 use std::path::PathBuf;
 
 pub use args::CreateArgs;
+pub use exec::{exec, ExecArgs};
 pub use manage::*;
 pub use run::{create, run, start, RunArgs, StartArgs};
 pub use volume::{volume, VolumeCmd};

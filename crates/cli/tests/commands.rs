@@ -1,0 +1,255 @@
+//! `exec`, `top`, `stats`, `cp`, `version`, `info`, `system df/prune` and
+//! `rmi` of an image in use, end to end with real containers.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{privileged, Berth};
+
+/// A detached `sleep` container; its id.
+fn sleeper(b: &Berth, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[b.image(), "sleep", "1000"]);
+    b.ok(&args).trim().to_owned()
+}
+
+fn text(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exec_joins_the_container_with_its_env_user_and_workdir() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("exec");
+    sleeper(&b, &name, &["-e", "FOO=bar", "-w", "/tmp"]);
+    // The container's pid namespace: its init is pid 1.
+    let ps = b.ok(&["exec", &name, "ps", "-o", "pid,args"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep 1000")),
+        "{ps}"
+    );
+    let out = b.ok(&[
+        "exec",
+        "-e",
+        "BAR=baz",
+        "-e",
+        "FOO=over",
+        &name,
+        "sh",
+        "-c",
+        "echo $FOO $BAR; pwd; id -u; echo $HOME",
+    ]);
+    assert_eq!(out, "over baz\n/tmp\n0\n/root\n");
+    let out = b.ok(&[
+        "exec",
+        "-u",
+        "www",
+        "-w",
+        "/etc",
+        &name,
+        "sh",
+        "-c",
+        "id -u; id -g; pwd; echo $HOME",
+    ]);
+    assert_eq!(out, "33\n33\n/etc\n/var/www\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let envf = dir.path().join("env");
+    std::fs::write(&envf, "# comment\nFROMFILE=yes\n").expect("env file");
+    let out = b.ok(&[
+        "exec",
+        "--env-file",
+        envf.to_str().expect("utf-8"),
+        &name,
+        "sh",
+        "-c",
+        "echo $FROMFILE",
+    ]);
+    assert_eq!(out, "yes\n");
+    // Default capabilities, and every one with --privileged.
+    let caps = |extra: &[&str]| {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[&name, "grep", "CapEff", "/proc/self/status"]);
+        b.ok(&a)
+    };
+    assert!(caps(&[]).contains("00000000a80425fb"), "{}", caps(&[]));
+    assert!(!caps(&["--privileged"]).contains("a80425fb"));
+    // A relative -w is refused.
+    let o = b.run(&["exec", "-w", "tmp", &name, "pwd"]);
+    assert_eq!(o.status.code(), Some(125), "{:?}", text(&o));
+}
+
+#[test]
+fn exec_exit_codes_like_docker() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("exec-codes");
+    sleeper(&b, &name, &[]);
+    let o = b.run(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(text(&o), ("out\n".into(), "err\n".into()));
+    let o = b.run(&["exec", &name, "no-such-program"]);
+    assert_eq!(o.status.code(), Some(127), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("executable file not found"),
+        "{:?}",
+        text(&o)
+    );
+    let o = b.run(&["exec", &name, "/etc"]);
+    assert_eq!(o.status.code(), Some(126), "{:?}", text(&o));
+    let o = b.run(&["exec", &name, "sh", "-c", "kill -9 $$"]);
+    assert_eq!(o.status.code(), Some(137));
+    let o = b.run(&["exec", "no-such-container-here", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("No such container"), "{:?}", text(&o));
+    b.ok(&["stop", "-t", "0", &name]);
+    let o = b.run(&["exec", &name, "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("is not running"), "{:?}", text(&o));
+    let o = b.run(&["exec", &name]);
+    assert_eq!(o.status.code(), Some(125), "no command: a usage error");
+}
+
+#[test]
+fn exec_detached_and_interactive() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("exec-d");
+    sleeper(&b, &name, &[]);
+    let start = Instant::now();
+    let out = b.ok(&[
+        "exec",
+        "-d",
+        &name,
+        "sh",
+        "-c",
+        "sleep 1; echo done > /tmp/marker",
+    ]);
+    assert_eq!(out, "");
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "-d returns at once"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = b.run(&["exec", &name, "cat", "/tmp/marker"]);
+        if o.status.success() {
+            assert_eq!(text(&o).0, "done\n");
+            break;
+        }
+        assert!(Instant::now() < end, "the detached process never wrote");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // -i forwards stdin; without it the process reads nothing.
+    let mut child = b
+        .cmd()
+        .args(["exec", "-i", &name, "sh", "-c", "cat; echo end"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\nend\n");
+    let o = b
+        .cmd()
+        .args(["exec", &name, "sh", "-c", "cat; echo end"])
+        .stdin(Stdio::piped())
+        .output()
+        .expect("exec without -i");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "end\n");
+}
+
+#[test]
+fn exec_with_a_terminal_relays_both_ways_and_resizes() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("exec-t");
+    sleeper(&b, &name, &[]);
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open /");
+    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
+    let cooked = rustix::termios::tcgetattr(&pty.slave).expect("attrs");
+    assert!(cooked
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO));
+    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = b
+        .cmd()
+        .args(["exec", "-it", &name, "sh"])
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn");
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let reader = {
+        let mut m = master.try_clone().expect("dup master");
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            // EIO once berth (the last holder of the slave) has exited.
+            while let Ok(n) = m.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    master
+        .write_all(b"tty; busybox stty size; echo $TERM; echo $((6*7))\n")
+        .expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    berth_sys::pty::set_size(&master, 40, 120).expect("resize");
+    berth_sys::signal::kill(child.id() as i32, libc::SIGWINCH).expect("SIGWINCH");
+    std::thread::sleep(Duration::from_millis(300));
+    master
+        .write_all(b"busybox stty size; exit 5\n")
+        .expect("type");
+    let status = child.wait().expect("wait");
+    let out = reader.join().expect("reader");
+    assert_eq!(status.code(), Some(5), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("30 100"), "initial size: {out}");
+    assert!(out.contains("40 120"), "resized: {out}");
+    assert!(out.contains("xterm"), "{out}");
+    assert!(out.contains("42"), "{out}");
+    // The caller's terminal is back in cooked mode (the master reads the
+    // slave's settings).
+    let attrs = rustix::termios::tcgetattr(&master).expect("attrs");
+    assert!(attrs
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ICANON));
+}
