@@ -253,3 +253,127 @@ fn exec_with_a_terminal_relays_both_ways_and_resizes() {
         .local_modes
         .contains(rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ICANON));
 }
+
+#[test]
+fn top_lists_the_containers_processes_only() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("top");
+    sleeper(&b, &name, &[]);
+    let out = b.ok(&["top", &name]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].ends_with("sleep 1000"), "{out}");
+    // With ps options: the host's ps, filtered to the container's pids.
+    let out = b.ok(&["top", &name, "-o", "pid,comm"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out
+        .lines()
+        .nth(1)
+        .expect("row")
+        .trim_end()
+        .ends_with("sleep"));
+    let o = b.run(&["top", &name, "-o", "comm"]);
+    assert_eq!(o.status.code(), Some(1), "no PID column: {:?}", text(&o));
+    b.ok(&["stop", "-t", "0", &name]);
+    let o = b.run(&["top", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("is not running"), "{:?}", text(&o));
+}
+
+#[test]
+fn stats_no_stream_format_and_live_blocks() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("stats");
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-m",
+            "64m",
+            b.image(),
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/shm/x bs=1M count=8; while :; do :; done",
+        ])
+        .trim()
+        .to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = b.ok(&["stats", "--no-stream", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ] {
+        assert!(lines[0].contains(col), "{col}: {out}");
+    }
+    assert!(lines[1].starts_with(&id[..12]), "{out}");
+    assert!(lines[1].contains(&name));
+    assert!(lines[1].contains("/ 64MiB"), "the limit: {out}");
+    let f = b.ok(&[
+        "stats",
+        "--no-stream",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        &name,
+    ]);
+    let parts: Vec<&str> = f.split_whitespace().collect();
+    assert_eq!(parts[0], id);
+    let cpu: f64 = parts[1].trim_end_matches('%').parse().expect("cpu %");
+    assert!(cpu > 30.0, "a busy loop uses most of a CPU: {f}");
+    let mem = parts[2];
+    assert!(mem.ends_with("MiB"), "8 MiB of shm is charged: {f}");
+    assert_eq!(parts[5], "1", "one shell: {f}");
+    let o = b.ok(&["stats", "--no-stream", "--format", "{{.Name}}"]);
+    assert!(o.lines().any(|l| l == name));
+    let o = b.run(&["stats", "--no-stream", "--format", "{{.Nope}}"]);
+    assert_eq!(o.status.code(), Some(125));
+    // Live, not on a terminal: one block after another.
+    let mut child = b
+        .cmd()
+        .args(["stats", "--format", "{{.Name}}", &name])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(2600));
+    let _ = child.kill();
+    let o = child.wait_with_output().expect("wait");
+    let n = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| *l == name)
+        .count();
+    assert!(n >= 2, "{n} blocks");
+    // Not running: listed with -a only, with zeros.
+    b.ok(&["stop", "-t", "0", &name]);
+    let o = b.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"]);
+    assert!(!o.lines().any(|l| l.starts_with(&name)), "{o}");
+    let o = b.ok(&[
+        "stats",
+        "-a",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}}",
+    ]);
+    assert!(o.lines().any(|l| l == format!("{name} 0.00%")), "{o}");
+}

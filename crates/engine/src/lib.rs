@@ -19,9 +19,11 @@ pub mod logs;
 pub mod options;
 pub mod record;
 pub mod spec;
+pub mod stats;
 pub mod supervisor;
 pub mod terminal;
 pub mod time;
+pub mod top;
 pub mod user;
 pub mod volumes;
 

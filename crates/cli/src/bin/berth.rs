@@ -70,6 +70,10 @@ enum Cmd {
     Rename(container_cmds::RenameArgs),
     /// Execute a command in a running container.
     Exec(container_cmds::ExecArgs),
+    /// Display the running processes of a container.
+    Top(container_cmds::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(container_cmds::StatsArgs),
     /// Manage containers.
     Container(ContainerCmd),
     /// Manage volumes.
@@ -124,6 +128,8 @@ enum ContainerSub {
     Unpause(container_cmds::PauseArgs),
     Rename(container_cmds::RenameArgs),
     Exec(container_cmds::ExecArgs),
+    Top(container_cmds::TopArgs),
+    Stats(container_cmds::StatsArgs),
     Inspect(container_cmds::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(container_cmds::ContainerPruneArgs),
@@ -283,6 +289,14 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         | Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Exec(a),
         }) => c::exec(ctx, a),
+        Cmd::Top(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Top(a),
+        }) => c::top(ctx, a),
+        Cmd::Stats(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Stats(a),
+        }) => c::stats(ctx, a),
         Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Inspect(a),
         }) => c::container_inspect(ctx, a),

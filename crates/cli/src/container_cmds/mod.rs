@@ -4,6 +4,7 @@
 mod args;
 mod exec;
 mod manage;
+mod observe;
 mod run;
 mod volume;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 pub use args::CreateArgs;
 pub use exec::{exec, ExecArgs};
 pub use manage::*;
+pub use observe::{stats, top, StatsArgs, TopArgs};
 pub use run::{create, run, start, RunArgs, StartArgs};
 pub use volume::{volume, VolumeCmd};
 
