@@ -377,3 +377,267 @@ fn stats_no_stream_format_and_live_blocks() {
     ]);
     assert!(o.lines().any(|l| l == format!("{name} 0.00%")), "{o}");
 }
+
+/// A host directory with `f` ("hello"), `d/g` ("deep") and `d/h`.
+fn host_tree() -> tempfile::TempDir {
+    let t = tempfile::tempdir().expect("tmp");
+    std::fs::write(t.path().join("f"), "hello").expect("f");
+    std::fs::create_dir(t.path().join("d")).expect("d");
+    std::fs::write(t.path().join("d/g"), "deep").expect("g");
+    std::fs::write(t.path().join("d/h"), "other").expect("h");
+    t
+}
+
+/// `cp` both ways with Docker's rules, on a running and a stopped container.
+#[test]
+fn cp_both_ways_with_dockers_path_rules() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("cp");
+    sleeper(&b, &name, &[]);
+    let t = host_tree();
+    let h = |p: &str| t.path().join(p).to_string_lossy().into_owned();
+    let c = |p: &str| format!("{name}:{p}");
+    for stopped in [false, true] {
+        if stopped {
+            b.ok(&["stop", "-t", "0", &name]);
+        }
+        let dst = if stopped { "/srv/s" } else { "/srv/r" };
+        // Host → container: a file into a directory, a file renamed, a
+        // directory as a new one, a directory's contents with `/.`.
+        if !stopped {
+            b.ok(&["exec", &name, "mkdir", "-p", dst]);
+        } else {
+            b.ok(&["cp", &h("d/."), &c(dst)]);
+            b.ok(&["cp", &h("f"), &c(&format!("{dst}/"))]);
+        }
+        b.ok(&["cp", &h("f"), &c(&format!("{dst}/"))]);
+        b.ok(&["cp", &h("f"), &c(&format!("{dst}/renamed"))]);
+        b.ok(&["cp", &h("d"), &c(&format!("{dst}/newdir"))]);
+        b.ok(&["cp", &h("d"), &c(dst)]);
+        b.ok(&["cp", &h("d/."), &c(&format!("{dst}/newdir"))]);
+        // Container → host.
+        let out = tempfile::tempdir().expect("out");
+        let o = |p: &str| out.path().join(p);
+        let os = |p: &str| o(p).to_string_lossy().into_owned();
+        b.ok(&["cp", &c(dst), &os("")]);
+        let base = o(dst.trim_start_matches("/srv/"));
+        assert_eq!(std::fs::read_to_string(base.join("f")).expect("f"), "hello");
+        assert_eq!(
+            std::fs::read_to_string(base.join("renamed")).expect("r"),
+            "hello"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("newdir/g")).expect("g"),
+            "deep"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("d/h")).expect("h"),
+            "other"
+        );
+        b.ok(&["cp", &c(&format!("{dst}/f")), &os("copied")]);
+        assert_eq!(
+            std::fs::read_to_string(o("copied")).expect("copied"),
+            "hello"
+        );
+        b.ok(&["cp", &c(&format!("{dst}/d/.")), &os("contents")]);
+        assert!(o("contents/g").is_file() && o("contents/h").is_file());
+        // Docker's refusals.
+        let e = b.run(&["cp", &h("d"), &c(&format!("{dst}/f"))]);
+        assert_eq!(e.status.code(), Some(1));
+        assert!(
+            text(&e).1.contains("cannot copy directory"),
+            "{:?}",
+            text(&e)
+        );
+        let e = b.run(&["cp", &h("f"), &c("/no/such/dir/")]);
+        assert_eq!(e.status.code(), Some(1), "{:?}", text(&e));
+        let e = b.run(&["cp", &c("/nope"), &os("x")]);
+        assert_eq!(e.status.code(), Some(1));
+        assert!(
+            text(&e).1.contains("Could not find the file /nope"),
+            "{:?}",
+            text(&e)
+        );
+        let e = b.run(&["cp", &c(&format!("{dst}/f/")), &os("x")]);
+        assert!(text(&e).1.contains("not a directory"), "{:?}", text(&e));
+    }
+    // Still stopped: the copy mounted and unmounted its rootfs.
+    let rootfs = b
+        .container_dir(b.ok(&["inspect", "-f", "{{.Id}}", &name]).trim())
+        .join("rootfs");
+    assert_eq!(
+        std::fs::read_dir(&rootfs).expect("rootfs").count(),
+        0,
+        "unmounted"
+    );
+    // And the running container sees what was copied while it was stopped.
+    b.ok(&["start", &name]);
+    assert_eq!(
+        b.ok(&["exec", &name, "cat", "/srv/s/g", "/srv/s/renamed"]),
+        "deephello"
+    );
+    let e = b.run(&["cp", &h("f"), &h("g")]);
+    assert_eq!(e.status.code(), Some(1));
+    assert!(text(&e)
+        .1
+        .contains("must specify at least one container source"));
+}
+
+#[test]
+fn cp_tar_streams_owners_and_links() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("cp-tar");
+    sleeper(&b, &name, &[]);
+    b.ok(&[
+        "exec", &name, "sh", "-c",
+        "mkdir -p /data/sub && echo x > /data/sub/x && chown 33:33 /data/sub/x && ln -s sub/x /data/link",
+    ]);
+    // To stdout: a tar named after the source.
+    let o = b
+        .cmd()
+        .args(["cp", &format!("{name}:/data"), "-"])
+        .output()
+        .expect("cp");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut a = tar::Archive::new(&o.stdout[..]);
+    let mut names = Vec::new();
+    for e in a.entries().expect("entries") {
+        let e = e.expect("entry");
+        let p = e.path().expect("path").to_string_lossy().into_owned();
+        if p == "data/sub/x" {
+            assert_eq!(e.header().uid().expect("uid"), 33);
+        }
+        if p == "data/link" {
+            assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
+        }
+        names.push(p);
+    }
+    assert!(names.contains(&"data/sub/x".to_owned()), "{names:?}");
+    // From stdin: extracted into a directory; root-owned unless -a.
+    for (flag, uid) in [(None, "0"), (Some("-a"), "33")] {
+        let mut args = vec!["cp"];
+        args.extend(flag);
+        let target = format!("/in{}", uid);
+        b.ok(&["exec", &name, "mkdir", &target]);
+        let dest = format!("{name}:{target}");
+        args.extend(["-", dest.as_str()]);
+        let mut child = b
+            .cmd()
+            .args(&args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("cp -");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&o.stdout)
+            .expect("tar");
+        assert!(child.wait().expect("wait").success());
+        let got = b.ok(&[
+            "exec",
+            &name,
+            "stat",
+            "-c",
+            "%u",
+            &format!("{target}/data/sub/x"),
+        ]);
+        assert_eq!(got.trim(), uid);
+    }
+    let mut child = b
+        .cmd()
+        .args(["cp", "-", &format!("{name}:/data/sub/x")])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cp -");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&o.stdout)
+        .expect("tar");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+    // -L follows a source symlink; without it the link itself is copied.
+    let t = tempfile::tempdir().expect("tmp");
+    let link = t.path().join("link");
+    b.ok(&["cp", &format!("{name}:/data/link"), &link.to_string_lossy()]);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let file = t.path().join("file");
+    b.ok(&[
+        "cp",
+        "-L",
+        &format!("{name}:/data/link"),
+        &file.to_string_lossy(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&file).expect("file"), "x\n");
+}
+
+/// Symlinks in the container pointing at `/` or `../../..` resolve inside
+/// the container: cp neither reads nor writes the host's files through them.
+#[test]
+fn cp_never_follows_a_container_symlink_onto_the_host() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("cp-escape");
+    sleeper(&b, &name, &[]);
+    b.ok(&[
+        "exec", &name, "sh", "-c",
+        "ln -s / /escape && ln -s ../../../../../.. /up && mkdir /box && ln -s /etc/../../.. /box/deep",
+    ]);
+    // A host file only the host has.
+    let secret_dir = tempfile::tempdir().expect("tmp");
+    let secret = secret_dir.path().join("secret");
+    std::fs::write(&secret, "host only").expect("secret");
+    let s = secret.to_string_lossy().into_owned();
+    let t = tempfile::tempdir().expect("out");
+    let out = t.path().join("got").to_string_lossy().into_owned();
+    let unique = format!("berth-cp-escape-{}", std::process::id());
+    let payload = t.path().join(&unique);
+    std::fs::write(&payload, "payload").expect("payload");
+    for stopped in [false, true] {
+        if stopped {
+            b.ok(&["stop", "-t", "0", &name]);
+        }
+        for via in ["/escape", "/up", "/box/deep"] {
+            // Reading: the host's file is not found in the container.
+            let o = b.run(&["cp", &format!("{name}:{via}{s}"), &out]);
+            assert_eq!(o.status.code(), Some(1), "{via}: {:?}", text(&o));
+            assert!(
+                !std::path::Path::new(&out).exists(),
+                "{via}: read the host's file"
+            );
+            // Writing: lands in the container's /tmp, not the host's.
+            b.ok(&[
+                "cp",
+                &payload.to_string_lossy(),
+                &format!("{name}:{via}/tmp/"),
+            ]);
+            assert!(
+                !std::path::Path::new("/tmp").join(&unique).exists(),
+                "{via}: wrote on the host"
+            );
+        }
+        // A symlink as the destination's parent, and -L through `/`.
+        let o = b.run(&["cp", "-L", &format!("{name}:/escape{s}"), &out]);
+        assert_eq!(o.status.code(), Some(1));
+    }
+    b.ok(&["start", &name]);
+    assert_eq!(
+        b.ok(&["exec", &name, "cat", &format!("/tmp/{unique}")]),
+        "payload"
+    );
+}

@@ -44,6 +44,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Start(String),
+    /// `cp` refused or failed, in Docker's words.
+    #[error("{0}")]
+    Copy(String),
     #[error("container {0} is not running")]
     NotRunning(String),
     #[error("container {0} is paused, unpause the container before exec")]

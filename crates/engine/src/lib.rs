@@ -7,6 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod copy;
 pub mod create;
 pub mod error;
 pub mod etc;

@@ -72,6 +72,8 @@ enum Cmd {
     Exec(container_cmds::ExecArgs),
     /// Display the running processes of a container.
     Top(container_cmds::TopArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(container_cmds::CpArgs),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(container_cmds::StatsArgs),
     /// Manage containers.
@@ -130,6 +132,7 @@ enum ContainerSub {
     Exec(container_cmds::ExecArgs),
     Top(container_cmds::TopArgs),
     Stats(container_cmds::StatsArgs),
+    Cp(container_cmds::CpArgs),
     Inspect(container_cmds::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(container_cmds::ContainerPruneArgs),
@@ -297,6 +300,10 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         | Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Stats(a),
         }) => c::stats(ctx, a),
+        Cmd::Cp(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Cp(a),
+        }) => c::cp(ctx, a),
         Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Inspect(a),
         }) => c::container_inspect(ctx, a),

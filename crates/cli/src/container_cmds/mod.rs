@@ -2,6 +2,7 @@
 //! output and exit codes out.
 
 mod args;
+mod copy;
 mod exec;
 mod manage;
 mod observe;
@@ -11,6 +12,7 @@ mod volume;
 use std::path::PathBuf;
 
 pub use args::CreateArgs;
+pub use copy::{cp, CpArgs};
 pub use exec::{exec, ExecArgs};
 pub use manage::*;
 pub use observe::{stats, top, StatsArgs, TopArgs};
