@@ -641,3 +641,242 @@ fn cp_never_follows_a_container_symlink_onto_the_host() {
         "payload"
     );
 }
+
+/// A berth root of its own (for counts and prunes that would disturb the
+/// other tests' containers), with one imported busybox image `solo:v1`.
+struct Isolated {
+    dir: tempfile::TempDir,
+}
+
+impl Isolated {
+    fn new() -> Isolated {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
+        let iso = Isolated { dir };
+        let tar = iso.dir.path().join("layer.tar");
+        std::fs::write(&tar, support::busybox_layer()).expect("layer");
+        iso.ok(&["import", &tar.to_string_lossy(), "solo:v1"]);
+        iso
+    }
+
+    fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(self.dir.path().join("root"))
+            .arg("--run-root")
+            .arg(self.dir.path().join("run"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let out = self.dir.path().join("out");
+        let err = self.dir.path().join("err");
+        let status = self
+            .cmd()
+            .args(args)
+            .stdout(std::fs::File::create(&out).expect("out"))
+            .stderr(std::fs::File::create(&err).expect("err"))
+            .status()
+            .expect("berth");
+        std::process::Output {
+            status,
+            stdout: std::fs::read(&out).expect("out"),
+            stderr: std::fs::read(&err).expect("err"),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "berth {args:?}: {:?}", text(&o));
+        text(&o).0
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+        for id in text(&ids).0.lines() {
+            let _ = self.run(&["rm", "-f", "-v", id]);
+        }
+    }
+}
+
+#[test]
+fn version_and_info_report_the_engine() {
+    if !privileged() {
+        return;
+    }
+    let iso = Isolated::new();
+    let v = iso.ok(&["version"]);
+    assert!(v.starts_with("Client:\n Version:"), "{v}");
+    assert!(v.contains("\nServer: ") && v.contains(" Engine:\n"), "{v}");
+    let j: serde_json::Value =
+        serde_json::from_str(&iso.ok(&["version", "--format", "json"])).expect("json");
+    assert_eq!(j["Server"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        iso.ok(&["version", "--format", "{{.Client.Version}}"])
+            .trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+    iso.ok(&["run", "-d", "--name", "up", "solo:v1", "sleep", "1000"]);
+    iso.ok(&["run", "--name", "done", "solo:v1", "true"]);
+    iso.ok(&["run", "-d", "--name", "frozen", "solo:v1", "sleep", "1000"]);
+    iso.ok(&["pause", "frozen"]);
+    let info = iso.ok(&["info"]);
+    for line in [
+        " Containers: 3\n  Running: 1\n  Paused: 1\n  Stopped: 1\n Images: 1\n",
+        " Storage Driver: overlay2\n",
+        " Cgroup Driver: cgroupfs\n",
+        " Default Runtime: berth-runtime\n",
+    ] {
+        assert!(info.contains(line), "{line:?} in {info}");
+    }
+    assert!(info.contains(" Cgroup Version: 1\n") || info.contains(" Cgroup Version: 2\n"));
+    assert!(!info.contains("Total Memory: 0B"), "{info}");
+    let f = iso.ok(&[
+        "info",
+        "--format",
+        "{{.ContainersRunning}}/{{.ContainersStopped}} {{.Driver}}",
+    ]);
+    assert_eq!(f.trim(), "1/1 overlay2");
+    let j: serde_json::Value =
+        serde_json::from_str(&iso.ok(&["system", "info", "--format", "json"])).expect("json");
+    assert_eq!(j["Containers"], 3);
+    assert!(j["NCPU"].as_u64().expect("ncpu") >= 1);
+}
+
+#[test]
+fn system_df_and_prune() {
+    if !privileged() {
+        return;
+    }
+    let iso = Isolated::new();
+    iso.ok(&[
+        "run", "-d", "--name", "up", "-v", "/anon", "solo:v1", "sleep", "1000",
+    ]);
+    iso.ok(&[
+        "run",
+        "--name",
+        "done",
+        "-v",
+        "/anon2",
+        "solo:v1",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1k count=200 2>/dev/null",
+    ]);
+    let df = iso.ok(&["system", "df"]);
+    let rows: Vec<Vec<&str>> = df.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows[0],
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{df}"
+    );
+    assert_eq!(&rows[1][..3], ["Images", "1", "1"], "{df}");
+    assert_eq!(&rows[2][..3], ["Containers", "2", "1"], "{df}");
+    assert!(rows[2][3].ends_with("kB"), "200k written: {df}");
+    assert_eq!(&rows[3][..4], ["Local", "Volumes", "2", "2"], "{df}");
+    assert_eq!(&rows[4][..4], ["Build", "Cache", "0", "0"], "{df}");
+    let v = iso.ok(&["system", "df", "-v"]);
+    assert!(
+        v.contains("Images space usage:") && v.contains("solo"),
+        "{v}"
+    );
+    assert!(
+        v.contains("Containers space usage:") && v.contains("done"),
+        "{v}"
+    );
+    // Without -f, on a stdin that says nothing: asks, does nothing.
+    let mut child = iso
+        .cmd()
+        .args(["system", "prune"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("prune");
+    drop(child.stdin.take());
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Are you sure you want to continue? [y/N]"));
+    assert_eq!(iso.ok(&["ps", "-aq"]).lines().count(), 2);
+    // "y" on stdin: the stopped container and, with --volumes, its
+    // anonymous volume go; the image stays (a container uses it).
+    let mut child = iso
+        .cmd()
+        .args(["system", "prune", "--volumes"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("prune");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"y\n")
+        .expect("y");
+    let o = child.wait_with_output().expect("wait");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(iso.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "up");
+    assert_eq!(iso.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    // -a -f: unused images go too, but not one a container uses.
+    iso.ok(&["system", "prune", "-a", "-f"]);
+    assert_eq!(iso.ok(&["images", "-q"]).lines().count(), 1);
+    iso.ok(&["rm", "-f", "up"]);
+    let out = iso.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted Images:"), "{out}");
+    assert_eq!(iso.ok(&["images", "-q"]), "");
+}
+
+/// `rmi` refuses an image a container uses; `-f` takes its name but keeps
+/// the layers the container's overlay is made of.
+#[test]
+fn rmi_refuses_an_image_in_use_and_force_keeps_its_layers() {
+    if !privileged() {
+        return;
+    }
+    let iso = Isolated::new();
+    let id = iso.ok(&["run", "-d", "--name", "user", "solo:v1", "sleep", "1000"]);
+    let short = &id.trim()[..12];
+    iso.ok(&["stop", "-t", "0", "user"]);
+    let o = iso.run(&["rmi", "solo:v1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.contains(
+            "conflict: unable to remove repository reference \"solo:v1\" (must force) - container"
+        ) && err.contains(&format!("container {short} is using its referenced image")),
+        "{err}"
+    );
+    let image_id = iso.ok(&["images", "-q"]).trim().to_owned();
+    let o = iso.run(&["rmi", &image_id]);
+    assert_eq!(o.status.code(), Some(1), "by id too: {:?}", text(&o));
+    let layers = iso.dir.path().join("root/layers");
+    let count = || std::fs::read_dir(&layers).map(|d| d.count()).unwrap_or(0);
+    let before = count();
+    assert!(before > 0);
+    let out = iso.ok(&["rmi", "-f", "solo:v1"]);
+    assert!(out.contains("Untagged: solo:v1"), "{out}");
+    assert_eq!(count(), before, "the container's layers stay");
+    assert_eq!(iso.ok(&["images", "-q"]).trim(), image_id, "kept, dangling");
+    // The container still starts from those layers; a prune keeps them.
+    iso.ok(&["image", "prune", "-a", "-f"]);
+    iso.ok(&["start", "user"]);
+    assert_eq!(iso.ok(&["exec", "user", "echo", "alive"]), "alive\n");
+    // A running container's image cannot be forced out by id.
+    let o = iso.run(&["rmi", "-f", &image_id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("(cannot be forced) - image is being used by running container"),
+        "{:?}",
+        text(&o)
+    );
+    // Once the container is gone the image can go.
+    iso.ok(&["rm", "-f", "user"]);
+    iso.ok(&["rmi", &image_id]);
+    assert_eq!(count(), 0);
+}

@@ -152,7 +152,12 @@ fn online_cpus() -> u32 {
 pub fn host_memory(meminfo: &Path) -> u64 {
     std::fs::read_to_string(meminfo)
         .ok()
-        .and_then(|t| keyed(&t, "MemTotal:"))
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }
@@ -198,5 +203,9 @@ mod tests {
         assert_eq!(system_cpu_ns(stat, 100), 1000 * 10_000_000);
         let dev = "Inter-|   Receive\n face |bytes packets\n    lo: 500 5 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n  eth0: 1200 3 0 0 0 0 0 0 3400 4 0 0 0 0 0 0\n";
         assert_eq!(net_dev(dev), (1200, 3400));
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("meminfo");
+        std::fs::write(&m, "MemTotal:        8039892 kB\nMemFree: 1 kB\n").unwrap();
+        assert_eq!(host_memory(&m), 8_039_892 * 1024);
     }
 }

@@ -74,6 +74,12 @@ enum Cmd {
     Top(container_cmds::TopArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(container_cmds::CpArgs),
+    /// Show the berth version information.
+    Version(container_cmds::VersionArgs),
+    /// Display system-wide information.
+    Info(container_cmds::InfoArgs),
+    /// Manage berth (df, prune, info).
+    System(container_cmds::SystemCmd),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(container_cmds::StatsArgs),
     /// Manage containers.
@@ -210,17 +216,14 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let g = image_cmds::Global {
-        root: cli.root.clone(),
-        insecure_registries: cli.insecure_registries.clone(),
-    };
     let ctx = container_cmds::Ctx {
+        image: image_cmds::Global {
+            root: cli.root.clone(),
+            run_root: cli.run_root.clone(),
+            insecure_registries: cli.insecure_registries,
+        },
         root: cli.root,
         run_root: cli.run_root,
-        image: image_cmds::Global {
-            root: g.root.clone(),
-            insecure_registries: g.insecure_registries.clone(),
-        },
     };
     match container_command(&ctx, cli.cmd) {
         Ok(code) => ExitCode::from(code),
@@ -311,6 +314,9 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
             cmd: ContainerSub::Prune(a),
         }) => c::container_prune(ctx, a),
         Cmd::Volume(v) => c::volume(ctx, v),
+        Cmd::Version(a) => c::version(ctx, a),
+        Cmd::Info(a) => c::info(ctx, a),
+        Cmd::System(s) => c::system(ctx, s),
         Cmd::Inspect(a) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }

@@ -7,6 +7,7 @@ mod exec;
 mod manage;
 mod observe;
 mod run;
+mod system;
 mod volume;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ pub use exec::{exec, ExecArgs};
 pub use manage::*;
 pub use observe::{stats, top, StatsArgs, TopArgs};
 pub use run::{create, run, start, RunArgs, StartArgs};
+pub use system::{info, system, version, InfoArgs, SystemCmd, VersionArgs};
 pub use volume::{volume, VolumeCmd};
 
 use berth_engine::Engine;
