@@ -60,8 +60,9 @@ pub fn start_failure_code(msg: &str) -> i32 {
     }
 }
 
-/// Signals `berth exec` passes on to the process, as `docker exec` does.
-const FORWARDED: &[i32] = &[
+/// Signals an attached `berth run` or `berth exec` passes on to the
+/// container's process, as Docker's CLI does.
+pub const FORWARDED_SIGNALS: &[i32] = &[
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -170,7 +171,7 @@ impl Engine {
             ..Default::default()
         };
         // Blocked before the fork: a SIGCHLD or SIGWINCH cannot slip by.
-        let sigs: Vec<i32> = FORWARDED
+        let sigs: Vec<i32> = FORWARDED_SIGNALS
             .iter()
             .copied()
             .chain([libc::SIGCHLD, libc::SIGWINCH])

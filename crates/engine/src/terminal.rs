@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use berth_sys::signal::SignalFd;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::SocketFlags;
 
 use crate::error::{io_err, Result};
 
@@ -43,17 +43,7 @@ impl ConsoleSocket {
             .create(&dir)
             .map_err(io_err("creating", &dir))?;
         let path = dir.join("console.sock");
-        let listener = (|| -> io::Result<OwnedFd> {
-            let fd = rustix::net::socket_with(
-                AddressFamily::UNIX,
-                SocketType::STREAM,
-                SocketFlags::CLOEXEC,
-                None,
-            )?;
-            rustix::net::bind(&fd, &SocketAddrUnix::new(&path)?)?;
-            rustix::net::listen(&fd, 1)?;
-            Ok(fd)
-        })();
+        let listener = berth_sys::fdpass::listen_stream(&path);
         match listener {
             Ok(listener) => Ok(ConsoleSocket {
                 dir,
