@@ -116,6 +116,21 @@ fn exec_exit_codes_like_docker() {
     let o = b.run(&["exec", "no-such-container-here", "true"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("No such container"), "{:?}", text(&o));
+    b.ok(&["pause", &name]);
+    let o = b.run(&["exec", &name, "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("is paused, unpause the container before exec"),
+        "{:?}",
+        text(&o)
+    );
+    b.ok(&["unpause", &name]);
+    // -t without a terminal around: the output still comes through the pty.
+    let o = b.run(&["exec", "-t", &name, "sh", "-c", "tty; exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{:?}", text(&o));
+    assert!(text(&o).0.starts_with("/dev/pts/"), "{:?}", text(&o));
     b.ok(&["stop", "-t", "0", &name]);
     let o = b.run(&["exec", &name, "true"]);
     assert_eq!(o.status.code(), Some(1));
