@@ -44,6 +44,17 @@ pub enum Error {
     },
     #[error("{0}")]
     Start(String),
+    /// `cp` refused or failed, in Docker's words.
+    #[error("{0}")]
+    Copy(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
+    /// The runtime could not start an exec'd process; `code` is Docker's
+    /// (126 cannot run, 127 not found).
+    #[error("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown")]
+    ExecStart { message: String, code: i32 },
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
     #[error(transparent)]

@@ -8,11 +8,14 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod copy;
 pub mod create;
 pub mod error;
 pub mod etc;
+pub mod exec;
 pub mod ids;
 pub mod imageconfig;
+pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
@@ -20,8 +23,12 @@ pub mod network;
 pub mod options;
 pub mod record;
 pub mod spec;
+pub mod stats;
 pub mod supervisor;
+pub mod system;
+pub mod terminal;
 pub mod time;
+pub mod top;
 pub mod user;
 pub mod volumes;
 

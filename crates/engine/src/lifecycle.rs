@@ -414,7 +414,7 @@ pub fn unmount_rootfs(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
-fn is_mountpoint(p: &Path) -> bool {
+pub(crate) fn is_mountpoint(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (fs::metadata(p), p.parent().map(fs::metadata)) {
         (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),

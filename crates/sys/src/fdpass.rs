@@ -42,6 +42,20 @@ pub fn connect_stream(path: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A close-on-exec `SOCK_STREAM` socket bound to `path` and listening
+/// (backlog 1: one peer, as a console socket has).
+pub fn listen_stream(path: &Path) -> io::Result<OwnedFd> {
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::bind(&fd, &SocketAddrUnix::new(path)?)?;
+    rustix::net::listen(&fd, 1)?;
+    Ok(fd)
+}
+
 /// Sends `fd` with `name` as the message's data.
 pub fn send_fd(socket: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
     let fds = [fd];

@@ -83,6 +83,47 @@ pub fn set_size(fd: impl AsFd, rows: u16, cols: u16) -> io::Result<()> {
     Ok(())
 }
 
+/// The window size (rows, columns) of the terminal behind `fd`.
+pub fn size(fd: impl AsFd) -> io::Result<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(fd)?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// A terminal put in raw mode; its previous settings come back on drop,
+/// whichever way the holder returns (an error, a panic's unwinding).
+#[derive(Debug)]
+pub struct RawMode {
+    fd: OwnedFd,
+    saved: rustix::termios::Termios,
+}
+
+impl RawMode {
+    /// Puts the terminal behind `fd` in raw mode (no echo, no line
+    /// editing, no signals from keys: every byte goes through as typed).
+    pub fn enter(fd: impl AsFd) -> io::Result<RawMode> {
+        let fd = fd.as_fd().try_clone_to_owned()?;
+        let saved = rustix::termios::tcgetattr(&fd)?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        // Output post-processing stays on, as Docker's CLI keeps it, so a
+        // message printed while raw still starts at the left margin.
+        raw.output_modes
+            .insert(rustix::termios::OutputModes::OPOST | rustix::termios::OutputModes::ONLCR);
+        rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &raw)?;
+        Ok(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            &self.fd,
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +151,34 @@ mod tests {
             .read(&mut buf)
             .expect("read master");
         assert!(buf[..n].starts_with(b"ok"), "{:?}", &buf[..n]);
+    }
+
+    #[test]
+    fn raw_mode_is_undone_on_drop() {
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open /");
+        let pty = open_in(root.as_fd()).expect("pty");
+        set_size(&pty.master, 33, 101).expect("winsize");
+        assert_eq!(size(&pty.slave).expect("size"), (33, 101));
+        let before = rustix::termios::tcgetattr(&pty.slave).expect("attr");
+        assert!(before
+            .local_modes
+            .contains(rustix::termios::LocalModes::ECHO));
+        {
+            let _raw = RawMode::enter(&pty.slave).expect("raw");
+            let now = rustix::termios::tcgetattr(&pty.slave).expect("attr");
+            assert!(!now.local_modes.contains(rustix::termios::LocalModes::ECHO));
+            assert!(!now
+                .local_modes
+                .contains(rustix::termios::LocalModes::ICANON));
+        }
+        let after = rustix::termios::tcgetattr(&pty.slave).expect("attr");
+        assert_eq!(after.local_modes, before.local_modes);
+        assert_eq!(after.input_modes, before.input_modes);
     }
 
     #[test]

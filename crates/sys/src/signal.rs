@@ -161,6 +161,71 @@ impl SignalSet {
     }
 }
 
+/// Blocked signals received through a descriptor (signalfd), so a poll
+/// loop can wait on them together with its other descriptors. The
+/// previous signal mask comes back on drop.
+pub struct SignalFd {
+    fd: OwnedFd,
+    blocked: SignalSet,
+}
+
+impl SignalFd {
+    /// Blocks `signals` and opens a non-blocking signalfd for them.
+    pub fn new(signals: &[i32]) -> io::Result<SignalFd> {
+        let blocked = SignalSet::block(signals)?;
+        // SAFETY: `blocked.set` is an initialised sigset_t; -1 asks for a
+        // new descriptor, which the kernel returns or fails.
+        let fd =
+            unsafe { libc::signalfd(-1, &blocked.set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            let _ = blocked.restore();
+            return Err(e);
+        }
+        // SAFETY: signalfd just returned this descriptor; nothing else owns it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(SignalFd { fd, blocked })
+    }
+
+    /// The next pending signal, or `None` when none is pending.
+    pub fn next(&self) -> io::Result<Option<i32>> {
+        // SAFETY: signalfd_siginfo is plain data; all zeroes is valid.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            // SAFETY: `info` is a writable buffer of exactly `size` bytes.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if n == size as isize {
+                return Ok(Some(info.ssi_signo as i32));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for SignalFd {
+    fn drop(&mut self) {
+        let _ = self.blocked.restore();
+    }
+}
+
 /// Sends signal number `sig` to `pid` with kill(2).
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes plain integers.
@@ -221,4 +286,19 @@ fn set_default(sig: i32) {
             8usize,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_signal_is_read_from_the_signalfd() {
+        let sfd = SignalFd::new(&[libc::SIGUSR2]).expect("signalfd");
+        assert_eq!(sfd.next().expect("read"), None);
+        // SAFETY: raise sends SIGUSR2 to this thread, where it is blocked.
+        unsafe { libc::raise(libc::SIGUSR2) };
+        assert_eq!(sfd.next().expect("read"), Some(libc::SIGUSR2));
+        assert_eq!(sfd.next().expect("read"), None);
+    }
 }

@@ -68,6 +68,20 @@ enum Cmd {
     Unpause(container_cmds::PauseArgs),
     /// Rename a container.
     Rename(container_cmds::RenameArgs),
+    /// Execute a command in a running container.
+    Exec(container_cmds::ExecArgs),
+    /// Display the running processes of a container.
+    Top(container_cmds::TopArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(container_cmds::CpArgs),
+    /// Show the berth version information.
+    Version(container_cmds::VersionArgs),
+    /// Display system-wide information.
+    Info(container_cmds::InfoArgs),
+    /// Manage berth (df, prune, info).
+    System(container_cmds::SystemCmd),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(container_cmds::StatsArgs),
     /// Manage containers.
     Container(ContainerCmd),
     /// Manage volumes.
@@ -125,6 +139,10 @@ enum ContainerSub {
     Pause(container_cmds::PauseArgs),
     Unpause(container_cmds::PauseArgs),
     Rename(container_cmds::RenameArgs),
+    Exec(container_cmds::ExecArgs),
+    Top(container_cmds::TopArgs),
+    Stats(container_cmds::StatsArgs),
+    Cp(container_cmds::CpArgs),
     Inspect(container_cmds::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(container_cmds::ContainerPruneArgs),
@@ -223,17 +241,14 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let g = image_cmds::Global {
-        root: cli.root.clone(),
-        insecure_registries: cli.insecure_registries.clone(),
-    };
     let ctx = container_cmds::Ctx {
+        image: image_cmds::Global {
+            root: cli.root.clone(),
+            run_root: cli.run_root.clone(),
+            insecure_registries: cli.insecure_registries,
+        },
         root: cli.root,
         run_root: cli.run_root,
-        image: image_cmds::Global {
-            root: g.root.clone(),
-            insecure_registries: g.insecure_registries.clone(),
-        },
     };
     match container_command(&ctx, cli.cmd) {
         Ok(code) => ExitCode::from(code),
@@ -301,6 +316,22 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         | Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Rename(a),
         }) => c::rename(ctx, a),
+        Cmd::Exec(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Exec(a),
+        }) => c::exec(ctx, a),
+        Cmd::Top(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Top(a),
+        }) => c::top(ctx, a),
+        Cmd::Stats(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Stats(a),
+        }) => c::stats(ctx, a),
+        Cmd::Cp(a)
+        | Cmd::Container(ContainerCmd {
+            cmd: ContainerSub::Cp(a),
+        }) => c::cp(ctx, a),
         Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Inspect(a),
         }) => c::container_inspect(ctx, a),
@@ -313,6 +344,9 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         | Cmd::Container(ContainerCmd {
             cmd: ContainerSub::Port(a),
         }) => c::port(ctx, a),
+        Cmd::Version(a) => c::version(ctx, a),
+        Cmd::Info(a) => c::info(ctx, a),
+        Cmd::System(s) => c::system(ctx, s),
         Cmd::Inspect(a) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }

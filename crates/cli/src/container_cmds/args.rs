@@ -161,21 +161,7 @@ pub struct CreateArgs {
 impl CreateArgs {
     /// The engine's options; every flag's text is checked here.
     pub fn options(&self) -> Result<ContainerOptions> {
-        let mut env = Vec::new();
-        for f in &self.env_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(berth_engine::error::io_err("reading env file", f))?;
-            for line in text.lines() {
-                let l = line.trim_start();
-                if l.is_empty() || l.starts_with('#') {
-                    continue;
-                }
-                push_env(&mut env, l);
-            }
-        }
-        for e in &self.env {
-            push_env(&mut env, e);
-        }
+        let env = env_list(&self.env_file, &self.env)?;
         let mut mounts = Vec::new();
         for v in &self.volume {
             mounts.push(MountSpec::parse_volume(v)?);
@@ -347,6 +333,26 @@ impl CreateArgs {
         net.check(network, self.hostname.as_deref())?;
         Ok(net)
     }
+}
+
+/// The environment of `--env-file`s then `-e`s, in order.
+pub fn env_list(files: &[String], vars: &[String]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(berth_engine::error::io_err("reading env file", f))?;
+        for line in text.lines() {
+            let l = line.trim_start();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            push_env(&mut env, l);
+        }
+    }
+    for e in vars {
+        push_env(&mut env, e);
+    }
+    Ok(env)
 }
 
 /// `KEY=VALUE` as given; a bare `KEY` takes the host's value, or is

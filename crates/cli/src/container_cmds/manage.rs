@@ -549,19 +549,10 @@ pub struct ContainerPruneArgs {
 }
 
 pub fn container_prune(ctx: &Ctx, _a: ContainerPruneArgs) -> CmdResult {
-    let engine = ctx.engine();
+    let (ids, freed) = prune_containers(&ctx.engine())?;
     println!("Deleted Containers:");
-    let mut freed = 0u64;
-    for c in engine.list()? {
-        if matches!(
-            c.state.status,
-            Status::Exited | Status::Created | Status::Dead
-        ) {
-            freed += berth_engine::volumes::du(&engine.paths(&c.record.id).upper());
-            if engine.remove_stopped(&c.record.id, false).is_ok() {
-                println!("{}", c.record.id);
-            }
-        }
+    for id in ids {
+        println!("{id}");
     }
     println!();
     println!(
@@ -569,4 +560,24 @@ pub fn container_prune(ctx: &Ctx, _a: ContainerPruneArgs) -> CmdResult {
         crate::image_cmds::format::human_size(freed)
     );
     Ok(0)
+}
+
+/// Removes every container that is not running: their ids and the bytes
+/// their writable layers held.
+pub fn prune_containers(engine: &Engine) -> Result<(Vec<String>, u64), Failure> {
+    let mut ids = Vec::new();
+    let mut freed = 0u64;
+    for c in engine.list()? {
+        if matches!(
+            c.state.status,
+            Status::Exited | Status::Created | Status::Dead
+        ) {
+            let size = berth_engine::volumes::du(&engine.paths(&c.record.id).upper());
+            if engine.remove_stopped(&c.record.id, false).is_ok() {
+                freed += size;
+                ids.push(c.record.id);
+            }
+        }
+    }
+    Ok((ids, freed))
 }

@@ -2,17 +2,25 @@
 //! output and exit codes out.
 
 mod args;
+mod copy;
+mod exec;
 mod manage;
 mod network;
+mod observe;
 mod run;
+mod system;
 mod volume;
 
 use std::path::PathBuf;
 
 pub use args::CreateArgs;
+pub use copy::{cp, CpArgs};
+pub use exec::{exec, ExecArgs};
 pub use manage::*;
 pub use network::{network, port, NetworkCmd, PortArgs};
+pub use observe::{stats, top, StatsArgs, TopArgs};
 pub use run::{create, run, start, RunArgs, StartArgs};
+pub use system::{info, system, version, InfoArgs, SystemCmd, VersionArgs};
 pub use volume::{volume, VolumeCmd};
 
 use berth_engine::Engine;

@@ -224,19 +224,12 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 /// Starts the supervisor; attached, forwards signals and returns the
 /// container's exit code.
 fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
-    let forwarded = [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTERM,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ];
+    let forwarded = berth_engine::exec::FORWARDED_SIGNALS;
     // Blocked before the supervisor exists, so a Ctrl-C is never lost
     // and never kills the CLI instead of reaching the container.
     let blocked = if attach.output {
         Some(
-            SignalSet::block(&forwarded)
+            SignalSet::block(forwarded)
                 .map_err(|e| Failure::new(format!("blocking signals: {e}"), 125))?,
         )
     } else {

@@ -152,18 +152,10 @@ pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
             return Ok(code);
         }
         VolumeSub::Prune { all, force: _ } => {
-            let used = users(ctx)?;
+            let (names, freed) = prune_volumes(ctx, all)?;
             println!("Deleted Volumes:");
-            let mut freed = 0;
-            for m in vols.list()? {
-                if used.contains_key(&m.name) || (!all && !m.anonymous) {
-                    continue;
-                }
-                let size = vols.size(&m.name);
-                if vols.remove(&m.name).is_ok() {
-                    freed += size;
-                    println!("{}", m.name);
-                }
+            for n in names {
+                println!("{n}");
             }
             println!();
             println!(
@@ -173,4 +165,39 @@ pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
         }
     }
     Ok(0)
+}
+
+/// Removes the volumes no container uses (only anonymous ones unless
+/// `all`): their names and the bytes they held.
+pub fn prune_volumes(ctx: &Ctx, all: bool) -> Result<(Vec<String>, u64), Failure> {
+    let vols = ctx.engine().volumes();
+    let used = users(ctx)?;
+    let mut names = Vec::new();
+    let mut freed = 0;
+    for m in vols.list()? {
+        if used.contains_key(&m.name) || (!all && !m.anonymous) {
+            continue;
+        }
+        let size = vols.size(&m.name);
+        if vols.remove(&m.name).is_ok() {
+            freed += size;
+            names.push(m.name);
+        }
+    }
+    Ok((names, freed))
+}
+
+/// Volumes: (name, size, number of containers using it).
+pub fn volume_usage(ctx: &Ctx) -> Result<Vec<(String, u64, usize)>, Failure> {
+    let vols = ctx.engine().volumes();
+    let used = users(ctx)?;
+    Ok(vols
+        .list()?
+        .into_iter()
+        .map(|m| {
+            let n = used.get(&m.name).map_or(0, Vec::len);
+            let size = vols.size(&m.name);
+            (m.name, size, n)
+        })
+        .collect())
 }

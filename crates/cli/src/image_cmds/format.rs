@@ -27,6 +27,30 @@ pub fn human_size(bytes: u64) -> String {
     format!("{s}{}", UNITS[i])
 }
 
+/// Docker's binary size with 4 significant digits (`units.BytesSize`):
+/// `1.211MiB`, `7.667GiB`, `0B`.
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = if v >= 1.0 {
+        v.log10().floor() as i32 + 1
+    } else {
+        1
+    };
+    let s = format!("{v:.*}", (4 - digits).max(0) as usize);
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    format!("{s}{}", UNITS[i])
+}
+
 /// Docker's `HumanDuration` + " ago".
 pub fn since(secs: i64) -> String {
     format!(
@@ -155,6 +179,15 @@ mod tests {
         assert_eq!(human_size(12_340), "12.3kB");
         assert_eq!(human_size(123_400_000), "123MB");
         assert_eq!(human_size(4_000_000), "4MB");
+    }
+
+    #[test]
+    fn binary_sizes_like_docker() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(1023), "1023B");
+        assert_eq!(binary_size(1_269_760), "1.211MiB");
+        assert_eq!(binary_size(8_232_689_664), "7.667GiB");
+        assert_eq!(binary_size(64 * 1024 * 1024), "64MiB");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use berth_engine::images::ImageUser;
 use berth_image::meta::ImageRecord;
 use berth_registry::Reference;
 
@@ -205,9 +206,10 @@ pub struct RmiArgs {
 
 pub fn rmi(g: &Global, a: RmiArgs) -> Result<()> {
     let store = open_store(g)?;
+    let users = g.image_users()?;
     let mut failed = Vec::new();
     for arg in &a.images {
-        if let Err(e) = rmi_one(&store, arg, a.force) {
+        if let Err(e) = rmi_one(&store, arg, a.force, &users) {
             eprintln!("Error: {e}");
             failed.push(arg.clone());
         }
@@ -222,7 +224,12 @@ pub fn rmi(g: &Global, a: RmiArgs) -> Result<()> {
     }
 }
 
-fn rmi_one(store: &berth_image::ImageStore, arg: &str, force: bool) -> Result<()> {
+fn rmi_one(
+    store: &berth_image::ImageStore,
+    arg: &str,
+    force: bool,
+    users: &[ImageUser],
+) -> Result<()> {
     let f = find_image(store, arg)?;
     if let Some(name) = &f.by_name {
         if f.names.len() > 1 {
@@ -235,6 +242,45 @@ fn rmi_one(store: &berth_image::ImageStore, arg: &str, force: bool) -> Result<()
             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
             image_id(&f.record).short()
         )));
+    }
+    let manifest = f.record.manifest.to_string();
+    let using: Vec<&ImageUser> = users.iter().filter(|u| u.manifest == manifest).collect();
+    if let Some(u) = using.first() {
+        let short = |s: &str| {
+            s.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        let img = image_id(&f.record).short();
+        if !force {
+            let what = if f.by_name.is_some() {
+                format!("remove repository reference \"{arg}\"")
+            } else {
+                format!("delete {img}")
+            };
+            return Err(CliError::Usage(format!(
+                "conflict: unable to {what} (must force) - container {} is using its referenced image {img}",
+                short(&u.container)
+            )));
+        }
+        if let Some(r) = using
+            .iter()
+            .find(|u| u.running)
+            .filter(|_| f.by_name.is_none())
+        {
+            return Err(CliError::Usage(format!(
+                "conflict: unable to delete {img} (cannot be forced) - image is being used by running container {}",
+                short(&r.container)
+            )));
+        }
+        // Forced: the names go, the image (and the layers the
+        // containers' overlays are made of) stays until they are gone.
+        for n in &f.names {
+            store.meta().untag(n)?;
+            println!("Untagged: {}", berth_registry::reference::familiar(n));
+        }
+        return Ok(());
     }
     for n in &f.names {
         println!("Untagged: {}", berth_registry::reference::familiar(n));
@@ -297,11 +343,27 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<()> {
             return Ok(());
         }
     }
+    let (deleted, reclaimed) = prune_images(g, a.all)?;
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &deleted {
+            println!("deleted: {d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+    Ok(())
+}
+
+/// Removes dangling images (every image with `all`) that no container
+/// uses: what was deleted and the bytes freed.
+pub fn prune_images(g: &Global, all: bool) -> Result<(Vec<String>, u64)> {
     let store = open_store(g)?;
+    let in_use: Vec<String> = g.image_users()?.into_iter().map(|u| u.manifest).collect();
     let mut reclaimed = 0u64;
     let mut deleted = Vec::new();
     for (rec, names) in store.meta().list()? {
-        if !names.is_empty() && !a.all {
+        if (!names.is_empty() && !all) || in_use.contains(&rec.manifest.to_string()) {
             continue;
         }
         for l in &rec.layers {
@@ -319,13 +381,39 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<()> {
         let _lock = store.lock_exclusive()?;
         store.remove_orphans()?;
     }
-    if !deleted.is_empty() {
-        println!("Deleted Images:");
-        for d in &deleted {
-            println!("deleted: {d}");
+    Ok((deleted, reclaimed))
+}
+
+/// One image as `system df` sees it.
+pub struct ImageUsage {
+    pub id: String,
+    pub names: Vec<String>,
+    /// Its layers: (chain id, bytes).
+    pub layers: Vec<(String, u64)>,
+    /// How many containers use it.
+    pub containers: usize,
+}
+
+pub fn image_usage(g: &Global) -> Result<Vec<ImageUsage>> {
+    let store = open_store(g)?;
+    let users = g.image_users()?;
+    let mut out = Vec::new();
+    for (rec, names) in store.meta().list()? {
+        let mut layers = Vec::new();
+        for l in &rec.layers {
+            let size = store.meta().layer(&l.chain_id)?.map_or(0, |i| i.size);
+            layers.push((l.chain_id.to_string(), size));
         }
-        println!();
+        let manifest = rec.manifest.to_string();
+        out.push(ImageUsage {
+            id: image_id(&rec).to_string(),
+            names: names
+                .iter()
+                .map(|n| berth_registry::reference::familiar(n))
+                .collect(),
+            layers,
+            containers: users.iter().filter(|u| u.manifest == manifest).count(),
+        });
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
-    Ok(())
+    Ok(out)
 }

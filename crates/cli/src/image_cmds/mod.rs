@@ -19,14 +19,29 @@ use berth_registry::{Reference, RegistryError};
 pub use archive::{import, load, save, ImportArgs, LoadArgs, SaveArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use login::{login, logout, LoginArgs, LogoutArgs};
-pub use manage::{images, prune, rmi, tag, ImagesArgs, PruneArgs, RmiArgs, TagArgs};
+pub use manage::{
+    image_usage, images, prune, prune_images, rmi, tag, ImageUsage, ImagesArgs, PruneArgs, RmiArgs,
+    TagArgs,
+};
 pub use pull::{pull, PullArgs};
 pub use push::{push, PushArgs};
 
 /// Options every command shares.
 pub struct Global {
     pub root: PathBuf,
+    /// The containers' run root: `rmi` and `prune` ask the engine which
+    /// containers use an image.
+    pub run_root: PathBuf,
     pub insecure_registries: Vec<String>,
+}
+
+impl Global {
+    /// Containers by the manifest digest of the image they use.
+    pub fn image_users(&self) -> Result<Vec<berth_engine::images::ImageUser>> {
+        berth_engine::Engine::new(&self.root, &self.run_root)
+            .image_users()
+            .map_err(|e| CliError::Usage(e.to_string()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -44,7 +44,7 @@ pub fn privileged() -> bool {
     false
 }
 
-fn busybox_layer() -> Vec<u8> {
+pub fn busybox_layer() -> Vec<u8> {
     let bb = std::fs::read(BUSYBOX).expect("read /bin/busybox (install busybox-static)");
     let mut ents = vec![
         Ent::Dir("bin", 0o755),

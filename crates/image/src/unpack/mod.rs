@@ -147,12 +147,45 @@ pub fn unpack(
     unpack_with(reader, root, limits, layer, true)
 }
 
+/// How an archive that is not a layer is extracted (`berth cp`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    /// Every entry gets this owner instead of the archive's.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Extracts a (possibly compressed) tar stream into the directory `root`
+/// with the same defences as [`unpack`], but as a plain archive: `.wh.`
+/// names are ordinary files, not whiteouts.
+pub fn extract(
+    reader: impl Read,
+    root: OwnedFd,
+    limits: &Limits,
+    what: &str,
+    opts: ExtractOptions,
+) -> Result<UnpackStats, UnpackError> {
+    unpack_as(reader, root, limits, what, true, Some(opts))
+}
+
 pub(crate) fn unpack_with(
     reader: impl Read,
     root: OwnedFd,
     limits: &Limits,
     layer: &str,
     use_openat2: bool,
+) -> Result<UnpackStats, UnpackError> {
+    unpack_as(reader, root, limits, layer, use_openat2, None)
+}
+
+/// `archive`: extract as an ordinary archive (see [`extract`]) rather than
+/// a layer.
+fn unpack_as(
+    reader: impl Read,
+    root: OwnedFd,
+    limits: &Limits,
+    layer: &str,
+    use_openat2: bool,
+    archive: Option<ExtractOptions>,
 ) -> Result<UnpackStats, UnpackError> {
     let tar_err = |source| UnpackError::Tar {
         layer: layer.to_owned(),
@@ -172,6 +205,7 @@ pub(crate) fn unpack_with(
         dir_times: Vec::new(),
         entries: 0,
         content_bytes: 0,
+        plain: archive,
     };
     let limit_err = |e: io::Error, layer: &str| {
         if e.get_ref().is_some_and(|i| i.is::<LimitHit>()) {
@@ -237,6 +271,8 @@ struct Unpacker<'l> {
     dir_times: Vec<(Vec<OsString>, Timestamps)>,
     entries: u64,
     content_bytes: u64,
+    /// Not a layer: no whiteouts, maybe one owner for all.
+    plain: Option<ExtractOptions>,
 }
 
 impl Unpacker<'_> {
@@ -341,13 +377,16 @@ impl Unpacker<'_> {
                 (i64::try_from(m).unwrap_or(0), 0)
             }
         };
-        let meta = Meta {
+        let mut meta = Meta {
             mode: header.mode().map_err(|e| self.tar(e))? & 0o7777,
             uid: id32(uid).ok_or_else(|| self.unsafe_(&shown, "has an out-of-range uid"))?,
             gid: id32(gid).ok_or_else(|| self.unsafe_(&shown, "has an out-of-range gid"))?,
             times: fsops::timestamps(secs, nanos),
             xattrs: p.xattrs,
         };
+        if let Some((uid, gid)) = self.plain.and_then(|o| o.owner) {
+            (meta.uid, meta.gid) = (uid, gid);
+        }
         let link = match p.link {
             Some(l) => Some(l),
             None => entry.link_name_bytes().map(|l| l.into_owned()),
@@ -366,7 +405,8 @@ impl Unpacker<'_> {
             return Ok(());
         };
         let name_b = name.as_bytes();
-        if name_b == b".wh..wh..opq" {
+        let layer = self.plain.is_none();
+        if layer && name_b == b".wh..wh..opq" {
             let dir = self
                 .root
                 .open_dir(parent, true)
@@ -374,14 +414,14 @@ impl Unpacker<'_> {
             return fsops::set_xattr(dir.as_fd(), "trusted.overlay.opaque", b"y")
                 .map_err(|e| self.io("mark opaque", &shown, e));
         }
-        if name_b.starts_with(b".wh..wh.") {
+        if layer && name_b.starts_with(b".wh..wh.") {
             return Ok(()); // aufs metadata (e.g. .wh..wh.plnk): nothing for overlayfs
         }
         let dir = self
             .root
             .open_dir(parent, true)
             .map_err(|e| self.resolve(e, &shown))?;
-        if let Some(hidden) = name_b.strip_prefix(b".wh.") {
+        if let Some(hidden) = name_b.strip_prefix(b".wh.").filter(|_| layer) {
             let hidden = OsStr::from_bytes(hidden);
             if hidden.is_empty() || hidden == "." || hidden == ".." {
                 return Err(self.unsafe_(&shown, "is an invalid whiteout"));
