@@ -10,6 +10,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ignore;
 pub mod instructions;
 pub mod parser;
 pub mod shell;
