@@ -10,8 +10,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod copy;
 pub mod ignore;
 pub mod instructions;
+pub mod layer;
 pub mod parser;
 pub mod shell;
 
