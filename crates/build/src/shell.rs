@@ -21,6 +21,12 @@ impl Vars for [String] {
     }
 }
 
+impl Vars for &[String] {
+    fn get(&self, name: &str) -> Option<&str> {
+        Vars::get(*self, name)
+    }
+}
+
 impl Vars for Vec<String> {
     fn get(&self, name: &str) -> Option<&str> {
         Vars::get(self.as_slice(), name)

@@ -1,5 +1,7 @@
 //! `berth`: the Docker-compatible CLI. Thin: parse, call a library, print.
 
+#[path = "../build_cmd.rs"]
+mod build_cmd;
 #[path = "../container_cmds/mod.rs"]
 mod container_cmds;
 #[path = "../image_cmds/mod.rs"]
@@ -94,6 +96,8 @@ enum Cmd {
     Load(image_cmds::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(image_cmds::ImportArgs),
+    /// Build an image from a Dockerfile.
+    Build(build_cmd::BuildArgs),
     /// Manage images.
     Image(ImageCmd),
 }
@@ -283,6 +287,7 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
             cmd: ContainerSub::Prune(a),
         }) => c::container_prune(ctx, a),
         Cmd::Volume(v) => c::volume(ctx, v),
+        Cmd::Build(a) => build_cmd::build(ctx, a),
         Cmd::Inspect(a) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }
