@@ -95,6 +95,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) used_args: Vec<String>,
     pub(crate) new_layer_sizes: Vec<(Digest, u64)>,
     pub(crate) seq: u64,
+    /// History times of this build's filesystem steps.
+    pub(crate) fs_times: Vec<String>,
 }
 
 /// Builds the image the options describe; see the module docs.
@@ -131,6 +133,7 @@ pub fn build(
         used_args: Vec::new(),
         new_layer_sizes: Vec::new(),
         seq: 0,
+        fs_times: Vec::new(),
     };
     let meta = b.meta_args(&df.meta_args)?;
     let target = match &opts.target {
@@ -270,6 +273,10 @@ pub(crate) fn now_or(epoch: Option<u64>) -> String {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cached {
     pub(crate) layer: Option<(Descriptor, Digest)>,
+    /// When the step first ran: a cached step keeps its history time, so
+    /// a fully cached rebuild gives the same image.
+    #[serde(default)]
+    pub(crate) created: Option<String>,
 }
 
 impl Builder<'_> {
@@ -406,6 +413,11 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let vars = st.vars();
         let now = now_or(self.opts.epoch);
+        // Metadata entries get the build's time when it is committed.
+        let meta_now = match self.opts.epoch {
+            Some(_) => now.clone(),
+            None => String::new(),
+        };
         match &ins.kind {
             Kind::From { .. } => Err(BuildError::Step("internal: FROM inside a stage".into())),
             Kind::Env(pairs) => {
@@ -418,7 +430,7 @@ impl Builder<'_> {
                     vars.push(format!("{k}={v}"));
                     msg.push_str(&format!(" {k}={v}"));
                 }
-                st.image.history(&msg, &now, false);
+                st.image.history(&msg, &meta_now, false);
                 Ok(())
             }
             Kind::Label(pairs) => {
@@ -429,7 +441,7 @@ impl Builder<'_> {
                     st.image.set_label(&k, &v);
                     msg.push_str(&format!(" {k}={v}"));
                 }
-                st.image.history(&msg, &now, false);
+                st.image.history(&msg, &meta_now, false);
                 Ok(())
             }
             Kind::Arg(args) => {
@@ -455,7 +467,7 @@ impl Builder<'_> {
                     st.args.push((k.clone(), value));
                 }
                 st.image
-                    .history(&format!("ARG {}", parts.join(" ")), &now, false);
+                    .history(&format!("ARG {}", parts.join(" ")), &meta_now, false);
                 Ok(())
             }
             Kind::Workdir(w) => {
@@ -466,7 +478,7 @@ impl Builder<'_> {
                 let step = self.step;
                 self.say(&format!("#{step} [{label}] WORKDIR {wd}"));
                 if wd == "/" {
-                    st.image.history(&format!("WORKDIR {wd}"), &now, false);
+                    st.image.history(&format!("WORKDIR {wd}"), &meta_now, false);
                     return Ok(());
                 }
                 let key = format!("workdir {wd} user {}", st.image.user());
@@ -479,15 +491,18 @@ impl Builder<'_> {
             Kind::User(u) => {
                 let u = self.expand(u, &vars)?;
                 st.image.set("User", json!(u));
-                st.image.history(&format!("USER {u}"), &now, false);
+                st.image.history(&format!("USER {u}"), &meta_now, false);
                 Ok(())
             }
             Kind::Cmd(c) => {
                 let args = st.image.command(c);
                 st.image.set("Cmd", json!(args));
                 st.image.set("ArgsEscaped", json!(true));
-                st.image
-                    .history(&format!("CMD {}", config::go_quoted(&args)), &now, false);
+                st.image.history(
+                    &format!("CMD {}", config::go_quoted(&args)),
+                    &meta_now,
+                    false,
+                );
                 Ok(())
             }
             Kind::Entrypoint(c) => {
@@ -498,7 +513,7 @@ impl Builder<'_> {
                 }
                 st.image.history(
                     &format!("ENTRYPOINT {}", config::go_quoted(&args)),
-                    &now,
+                    &meta_now,
                     false,
                 );
                 Ok(())
@@ -506,7 +521,7 @@ impl Builder<'_> {
             Kind::Shell(s) => {
                 st.image.set("Shell", json!(s));
                 st.image
-                    .history(&format!("SHELL [{}]", s.join(" ")), &now, false);
+                    .history(&format!("SHELL [{}]", s.join(" ")), &meta_now, false);
                 Ok(())
             }
             Kind::Expose(ports) => {
@@ -524,7 +539,7 @@ impl Builder<'_> {
                     st.image.add_to_map("ExposedPorts", p);
                 }
                 st.image
-                    .history(&format!("EXPOSE [{}]", list.join(" ")), &now, false);
+                    .history(&format!("EXPOSE [{}]", list.join(" ")), &meta_now, false);
                 Ok(())
             }
             Kind::Volume(v) => {
@@ -540,26 +555,28 @@ impl Builder<'_> {
                     list.push(p);
                 }
                 st.image
-                    .history(&format!("VOLUME [{}]", list.join(" ")), &now, false);
+                    .history(&format!("VOLUME [{}]", list.join(" ")), &meta_now, false);
                 Ok(())
             }
             Kind::StopSignal(s) => {
                 let s = self.expand(s, &vars)?;
                 config::check_signal(&s)?;
                 st.image.set("StopSignal", json!(s));
-                st.image.history(&format!("STOPSIGNAL {s}"), &now, false);
+                st.image
+                    .history(&format!("STOPSIGNAL {s}"), &meta_now, false);
                 Ok(())
             }
             Kind::Maintainer(m) => {
                 st.image.set_author(m);
-                st.image.history(&format!("MAINTAINER {m}"), &now, false);
+                st.image
+                    .history(&format!("MAINTAINER {m}"), &meta_now, false);
                 Ok(())
             }
             Kind::Healthcheck(h) => {
                 let (v, text) = config::healthcheck(h);
                 st.image.set("Healthcheck", v);
                 st.image
-                    .history(&format!("HEALTHCHECK {text}"), &now, false);
+                    .history(&format!("HEALTHCHECK {text}"), &meta_now, false);
                 Ok(())
             }
             Kind::Onbuild(expr, _) => {
@@ -642,12 +659,17 @@ impl Builder<'_> {
         let new_key = format!("sha256:{:x}", h.finalize());
         let created_by = format!("{history} # buildkit");
         if !self.opts.no_cache {
-            if let Some(hit) = self.cache_hit(st, &new_key) {
+            if let Some((hit, created)) = self.cache_hit(st, &new_key) {
                 let has_layer = hit.is_some();
                 if let Some(l) = hit {
                     st.image.push_layer(l);
                 }
-                st.image.history_layer(&created_by, now, has_layer);
+                let created = match self.opts.epoch {
+                    Some(_) => now.to_owned(),
+                    None => created.unwrap_or_else(|| now.to_owned()),
+                };
+                st.image.history_layer(&created_by, &created, has_layer);
+                self.fs_times.push(created);
                 st.key = new_key;
                 self.say(&format!("#{step} CACHED"));
                 return Ok(());
@@ -688,8 +710,10 @@ impl Builder<'_> {
             st.image.push_layer(l.clone());
         }
         st.image.history_layer(&created_by, now, layer.is_some());
+        self.fs_times.push(now.to_owned());
         let cached = Cached {
             layer: layer.map(|l| (l.blob, l.diff_id)),
+            created: Some(now.to_owned()),
         };
         if let Ok(v) = serde_json::to_vec(&cached) {
             let _ = self.store.meta().cache_put(&new_key, &v);

@@ -237,6 +237,18 @@ impl ImageState {
         self.push_history(e);
     }
 
+    /// Gives the entries written without a time (metadata steps) the
+    /// build's time.
+    pub fn fill_history_times(&mut self, created: &str) {
+        if let Some(Value::Array(h)) = self.doc.get_mut("history") {
+            for e in h {
+                if e.get("created").and_then(Value::as_str) == Some("") {
+                    e["created"] = json!(created);
+                }
+            }
+        }
+    }
+
     pub fn push_layer(&mut self, l: LayerRecord) {
         self.layers.push(l);
         let ids: Vec<String> = self.diff_ids().iter().map(Digest::to_string).collect();

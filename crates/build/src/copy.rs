@@ -173,7 +173,7 @@ fn walk(root: &SourceRoot<'_>, src: &str, v: &mut dyn Visitor) -> Result<(), Cop
             let dir = open_in_root(root.fd, p, OFlags::RDONLY | OFlags::DIRECTORY)
                 .map_err(ioe("opening", p))?;
             v.dir(Path::new(""), &st)?;
-            walk_dir(root, &dir, src, Path::new(""), v)
+            walk_dir(root, &dir, src, Path::new(""), v, &mut Vec::new())
         }
         FileType::RegularFile => {
             let f = open_in_root(root.fd, p, OFlags::RDONLY).map_err(ioe("opening", p))?;
@@ -185,21 +185,31 @@ fn walk(root: &SourceRoot<'_>, src: &str, v: &mut dyn Visitor) -> Result<(), Cop
     }
 }
 
+/// `pending`: excluded directories walked for exceptions, created only
+/// once something below them is copied.
 fn walk_dir(
     root: &SourceRoot<'_>,
     dir: &OwnedFd,
     src: &str,
     rel: &Path,
     v: &mut dyn Visitor,
+    pending: &mut Vec<(PathBuf, rustix::fs::Stat)>,
 ) -> Result<(), CopyError> {
     let here = Path::new(src).join(rel);
+    let flush = |v: &mut dyn Visitor, pending: &mut Vec<(PathBuf, rustix::fs::Stat)>| {
+        for (p, st) in pending.drain(..) {
+            v.dir(&p, &st)?;
+        }
+        Ok::<(), CopyError>(())
+    };
     for name in list(dir, &here)? {
         let child_rel = rel.join(&name);
         let ctx_rel = ignore::clean(&format!("{src}/{}", child_rel.display()));
         let st = rustix::fs::statat(dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(errno("reading", &here.join(&name)))?;
         let ft = FileType::from_raw_mode(st.st_mode);
-        if root.ignored(&ctx_rel) {
+        let ignored = root.ignored(&ctx_rel);
+        if ignored {
             // An excluded directory is still walked when an exception
             // (`!pattern`) may let something below it in.
             let descend =
@@ -217,10 +227,16 @@ fn walk_dir(
                     Mode::empty(),
                 )
                 .map_err(errno("opening", &here.join(&name)))?;
-                if !root.ignored(&ctx_rel) {
+                if ignored {
+                    pending.push((child_rel.clone(), st));
+                } else {
+                    flush(v, pending)?;
                     v.dir(&child_rel, &st)?;
                 }
-                walk_dir(root, &sub, src, &child_rel, v)?;
+                walk_dir(root, &sub, src, &child_rel, v, pending)?;
+                if pending.last().is_some_and(|(p, _)| *p == child_rel) {
+                    pending.pop();
+                }
             }
             FileType::RegularFile => {
                 let f = rustix::fs::openat(
@@ -230,11 +246,13 @@ fn walk_dir(
                     Mode::empty(),
                 )
                 .map_err(errno("opening", &here.join(&name)))?;
+                flush(v, pending)?;
                 v.file(&child_rel, &st, f)?;
             }
             FileType::Symlink => {
                 let t = rustix::fs::readlinkat(dir, name.as_os_str(), Vec::new())
                     .map_err(errno("reading link", &here.join(&name)))?;
+                flush(v, pending)?;
                 v.symlink(&child_rel, &st, OsStr::from_bytes(t.as_bytes()))?;
             }
             // Devices, fifos and sockets of a context are not copied.

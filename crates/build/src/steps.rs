@@ -209,22 +209,27 @@ pub(crate) fn check_platform(p: &str) -> Result<(), BuildError> {
 impl Builder<'_> {
     /// A valid cache entry for `key`: `Some(layer or none)`; `None` when
     /// there is none or its layer is gone from the store.
-    pub(crate) fn cache_hit(&self, st: &StageRun, key: &str) -> Option<Option<LayerRecord>> {
+    pub(crate) fn cache_hit(
+        &self,
+        st: &StageRun,
+        key: &str,
+    ) -> Option<(Option<LayerRecord>, Option<String>)> {
         let bytes = self.store.meta().cache_get(key).ok()??;
         let c: Cached = serde_json::from_slice(&bytes).ok()?;
         match c.layer {
-            None => Some(None),
+            None => Some((None, c.created)),
             Some((blob, diff_id)) => {
                 let mut ids = st.image.diff_ids();
                 ids.push(diff_id.clone());
                 let chain = chain_ids(&ids).pop()?;
-                self.store
-                    .has_layer(&blob.digest, &chain)
-                    .then_some(Some(LayerRecord {
+                self.store.has_layer(&blob.digest, &chain).then_some((
+                    Some(LayerRecord {
                         blob,
                         diff_id,
                         chain_id: chain,
-                    }))
+                    }),
+                    c.created,
+                ))
             }
         }
     }
@@ -621,7 +626,16 @@ impl Builder<'_> {
         &mut self,
         mut image: ImageState,
     ) -> Result<crate::builder::Built, BuildError> {
-        let created = crate::builder::now_or(self.opts.epoch);
+        let created = match self.opts.epoch {
+            Some(_) => crate::builder::now_or(self.opts.epoch),
+            None => self
+                .fs_times
+                .iter()
+                .max()
+                .cloned()
+                .unwrap_or_else(|| crate::builder::now_or(None)),
+        };
+        image.fill_history_times(&created);
         image
             .doc
             .insert("created".into(), serde_json::json!(created));
