@@ -10,7 +10,7 @@ use berth_image::digest::Digest;
 use berth_image::layers::{chain_ids, PendingLayer};
 use berth_image::meta::{ImageRecord, LayerRecord};
 use berth_image::snapshot::Snapshot;
-use berth_image::spec::{self, Descriptor, Manifest, Platform};
+use berth_image::spec::{self, Manifest, Platform};
 use rustix::fs::OFlags;
 use sha2::{Digest as _, Sha256};
 
@@ -647,21 +647,9 @@ impl Builder<'_> {
         let config = serde_json::to_vec(&image.doc)
             .map_err(|e| BuildError::Step(format!("encoding the image config: {e}")))?;
         let config_digest = Digest::of(&config);
-        let manifest = serde_json::to_vec(&Manifest {
-            schema_version: 2,
-            media_type: Some(spec::OCI_MANIFEST.into()),
-            config: Descriptor {
-                media_type: spec::OCI_CONFIG.into(),
-                digest: config_digest.clone(),
-                size: config.len() as u64,
-                platform: None,
-                annotations: None,
-                urls: None,
-            },
-            layers: image.layers.iter().map(|l| l.blob.clone()).collect(),
-            annotations: None,
-        })
-        .map_err(|e| BuildError::Step(format!("encoding the manifest: {e}")))?;
+        let layers = image.layers.iter().map(|l| l.blob.clone()).collect();
+        let manifest = serde_json::to_vec(&Manifest::oci(&config, layers))
+            .map_err(|e| BuildError::Step(format!("encoding the manifest: {e}")))?;
         self.store
             .content()
             .write_blob(&config, Expected::default())?;
