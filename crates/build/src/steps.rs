@@ -435,6 +435,11 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let vars = st.vars();
         let word = if is_add { "ADD" } else { "COPY" };
+        if !c.exclude.is_empty() {
+            return Err(BuildError::Step(format!(
+                "{word} --exclude is not supported by berth build yet"
+            )));
+        }
         let from = c
             .from
             .as_deref()
