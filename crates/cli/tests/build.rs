@@ -473,3 +473,40 @@ fn malformed_dockerfiles_and_flags_get_clear_errors() {
     let o = build(&b, &[ok.path()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("remote sources"));
 }
+
+#[test]
+fn dockerfile_from_stdin_with_and_without_a_context() {
+    if !privileged() {
+        return;
+    }
+    use std::io::Write as _;
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("stdin");
+    let ctx = Ctx::new("FROM scratch\n");
+    ctx.file("f", "from context\n");
+    let df = format!("{}COPY f /f\nCMD [\"cat\", \"/f\"]\n", from(&b));
+    let run_with_stdin = |args: &[&str], input: &str| {
+        let mut c = b.cmd();
+        c.args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn berth");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let o = run_with_stdin(&["build", "-q", "-t", &tag, "-f", "-", ctx.path()], &df);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sha256:"));
+    assert_eq!(b.ok(&["run", "--rm", &tag]), "from context\n");
+    // `-` as the context: no files to copy.
+    let o = run_with_stdin(&["build", "-"], &df);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"f\": not found in the build context"));
+}
