@@ -88,24 +88,13 @@ pub fn import(
         annotations: None,
         urls: None,
     };
-    let manifest = serde_json::to_vec(&Manifest {
-        schema_version: 2,
-        media_type: Some(spec::OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: spec::OCI_CONFIG.into(),
-            digest: config_digest.clone(),
-            size: config.len() as u64,
-            platform: None,
-            annotations: None,
-            urls: None,
-        },
-        layers: vec![blob.clone()],
-        annotations: None,
-    })
-    .map_err(|source| ImportError::Encode {
-        what: "the manifest",
-        source,
-    })?;
+    let manifest =
+        serde_json::to_vec(&Manifest::oci(&config, vec![blob.clone()])).map_err(|source| {
+            ImportError::Encode {
+                what: "the manifest",
+                source,
+            }
+        })?;
 
     staged.commit(&Expected::default())?;
     store.content().write_blob(&config, Expected::default())?;

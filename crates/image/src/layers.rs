@@ -176,6 +176,13 @@ impl PendingLayer {
         &self.tmp
     }
 
+    /// Names the layer this tree will be committed as, for a tree whose
+    /// chain id is known only once it is complete (a build step's upper
+    /// directory, diffed after the step ran).
+    pub fn set_chain(&mut self, chain: Digest) {
+        self.chain = chain;
+    }
+
     fn err(&self, op: &'static str, path: &Path, source: io::Error) -> LayerError {
         LayerError::Io {
             layer: self.chain.to_string(),

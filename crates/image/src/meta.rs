@@ -17,6 +17,8 @@ const NAMES: TableDefinition<&str, &str> = TableDefinition::new("names");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers");
 const BLOBS: TableDefinition<&str, u64> = TableDefinition::new("blobs");
+/// The builder's step cache: cache key → the step's result (JSON).
+const BUILD_CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("build_cache");
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -121,6 +123,7 @@ impl Meta {
             txn.open_table(IMAGES)?;
             txn.open_table(LAYERS)?;
             txn.open_table(BLOBS)?;
+            txn.open_table(BUILD_CACHE)?;
             Ok(())
         })?;
         Ok(m)
@@ -349,6 +352,23 @@ impl Meta {
                 }
             }
             Ok(freed)
+        })
+    }
+
+    /// A build step's cached result, by its cache key.
+    pub fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        self.read(|txn| {
+            let t = txn.open_table(BUILD_CACHE)?;
+            let v = t.get(key)?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// Records a build step's result under its cache key.
+    pub fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), MetaError> {
+        self.write(|txn| {
+            txn.open_table(BUILD_CACHE)?.insert(key, value)?;
+            Ok(())
         })
     }
 

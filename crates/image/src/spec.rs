@@ -117,6 +117,26 @@ pub struct Manifest {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+impl Manifest {
+    /// An OCI image manifest for a config blob and its layers.
+    pub fn oci(config: &[u8], layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            config: Descriptor {
+                media_type: OCI_CONFIG.into(),
+                digest: Digest::of(config),
+                size: config.len() as u64,
+                platform: None,
+                annotations: None,
+                urls: None,
+            },
+            layers,
+            annotations: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {

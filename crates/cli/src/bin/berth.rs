@@ -1,5 +1,7 @@
 //! `berth`: the Docker-compatible CLI. Thin: parse, call a library, print.
 
+#[path = "../build_cmd.rs"]
+mod build_cmd;
 #[path = "../container_cmds/mod.rs"]
 mod container_cmds;
 #[path = "../image_cmds/mod.rs"]
@@ -112,6 +114,8 @@ enum Cmd {
     Load(image_cmds::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(image_cmds::ImportArgs),
+    /// Build an image from a Dockerfile.
+    Build(build_cmd::BuildArgs),
     /// Manage images.
     Image(ImageCmd),
 }
@@ -347,6 +351,7 @@ fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::Cmd
         Cmd::Version(a) => c::version(ctx, a),
         Cmd::Info(a) => c::info(ctx, a),
         Cmd::System(s) => c::system(ctx, s),
+        Cmd::Build(a) => build_cmd::build(ctx, a),
         Cmd::Inspect(a) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }
