@@ -474,3 +474,41 @@ fn seccomp_default_unconfined_and_a_profile_file() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn flags_after_the_image_belong_to_the_command() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    // `-c` is also --cpu-shares: after the image it is the command's.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        b.image(),
+        "-c",
+        "echo from-sh; exit 3",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "from-sh\n");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "X=1",
+        b.image(),
+        "sh",
+        "-c",
+        "echo $X",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(out, "1\n");
+}

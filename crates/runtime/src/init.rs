@@ -55,7 +55,11 @@ pub fn main(ctx: InitContext<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let msg = err.to_string();
+    // The parent wraps the message in Error::Init again.
+    let msg = match &err {
+        Error::Init(m) => m.clone(),
+        e => e.to_string(),
+    };
     match &ctx.gate {
         StartGate::Socket(_) if ACCEPTED.with(|a| a.get()) >= 0 => {
             let fd = ACCEPTED.with(|a| a.get());

@@ -218,6 +218,73 @@ fn dns_args() -> Option<(PathBuf, PathBuf, String)> {
     ))
 }
 
+/// Docker stops reading flags at the image of `run`/`create` and at the
+/// container of `exec`: what follows is the command, even when it starts
+/// with `-` (`berth run --entrypoint sh IMAGE -c 'echo hi'`). clap would go
+/// on matching flags there, so a `--` is put after that positional.
+fn separate_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let top = Cli::command();
+    let mut i = skip_flags(&top, &args, 1);
+    let mut cmd = &top;
+    while let Some(sub) = args
+        .get(i)
+        .and_then(|a| a.to_str())
+        .and_then(|name| cmd.find_subcommand(name))
+    {
+        cmd = sub;
+        i = skip_flags(cmd, &args, i + 1);
+        if !matches!(cmd.get_name(), "container") {
+            break;
+        }
+    }
+    if matches!(cmd.get_name(), "run" | "create" | "exec")
+        && i < args.len()
+        && args.get(i + 1).is_some_and(|a| a != "--")
+    {
+        args.insert(i + 1, "--".into());
+    }
+    args
+}
+
+/// The index of the first token at or after `i` that is not a flag of
+/// `cmd` or a flag's value.
+fn skip_flags(cmd: &clap::Command, args: &[std::ffi::OsString], mut i: usize) -> usize {
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    while let Some(tok) = args.get(i).and_then(|a| a.to_str()) {
+        if tok == "--" || !tok.starts_with('-') || tok == "-" {
+            return i;
+        }
+        if let Some(long) = tok.strip_prefix("--") {
+            let needs_next = !long.contains('=')
+                && cmd.get_arguments().any(|a| {
+                    takes_value(a)
+                        && (a.get_long() == Some(long)
+                            || a.get_all_aliases().is_some_and(|al| al.contains(&long)))
+                });
+            i += if needs_next { 2 } else { 1 };
+            continue;
+        }
+        // A cluster of short flags: the first that takes a value takes the
+        // rest of the cluster, or the next token.
+        let chars: Vec<char> = tok.chars().skip(1).collect();
+        let mut step = 1;
+        for (k, c) in chars.iter().enumerate() {
+            if cmd
+                .get_arguments()
+                .any(|a| takes_value(a) && a.get_short() == Some(*c))
+            {
+                if k + 1 == chars.len() {
+                    step = 2;
+                }
+                break;
+            }
+        }
+        i += step;
+    }
+    i
+}
+
 fn main() -> ExitCode {
     if let Some((root, run_root, id, attach)) = supervise_args() {
         let engine = berth_engine::Engine::new(&root, &run_root);
@@ -231,7 +298,8 @@ fn main() -> ExitCode {
     }
     restore_sigpipe();
     // Docker's CLI exits 125 on a usage error.
-    let cli = match Cli::try_parse() {
+    let args = separate_command(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
