@@ -895,3 +895,83 @@ fn rmi_refuses_an_image_in_use_and_force_keeps_its_layers() {
     iso.ok(&["rmi", &image_id]);
     assert_eq!(count(), 0);
 }
+
+#[test]
+fn run_with_a_terminal_relays_resizes_and_detaches() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    // -t alone: the output comes through the container's pty.
+    let o = b.run(&["run", "--rm", "-t", b.image(), "sh", "-c", "tty; exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{:?}", text(&o));
+    assert!(text(&o).0.starts_with("/dev/pts/"), "{:?}", text(&o));
+
+    let name = b.name("run-it");
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open /");
+    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
+    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = b
+        .cmd()
+        .args(["run", "-it", "--name", &name, b.image(), "sh"])
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn");
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let reader = {
+        let mut m = master.try_clone().expect("dup master");
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = m.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    master
+        .write_all(b"busybox stty size; echo $((6*7))\n")
+        .expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    berth_sys::pty::set_size(&master, 40, 120).expect("resize");
+    berth_sys::signal::kill(child.id() as i32, libc::SIGWINCH).expect("SIGWINCH");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"busybox stty size\n").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-C reaches the container's foreground process, not berth.
+    master.write_all(b"sleep 60\n").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(&[0x03]).expect("Ctrl-C");
+    std::thread::sleep(Duration::from_millis(300));
+    master
+        .write_all(b"echo after-$((2*3))-int\n")
+        .expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-P Ctrl-Q: berth returns, the container runs on.
+    master.write_all(&[0x10, 0x11]).expect("detach keys");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    drop(master);
+    let out = reader.join().expect("reader");
+    assert!(out.contains("30 100"), "initial size: {out}");
+    assert!(out.contains("40 120"), "resized: {out}");
+    assert!(out.contains("42"), "{out}");
+    assert!(out.contains("after-6-int"), "Ctrl-C: {out}");
+    let state = b.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(state.trim(), "running");
+    // What the terminal showed is in the log too.
+    assert!(b.ok(&["logs", &name]).contains("42"));
+}

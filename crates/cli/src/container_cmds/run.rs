@@ -154,14 +154,8 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
-    if a.create.tty && !a.detach && !std::io::stdin().is_terminal() {
+    if a.create.tty && a.create.interactive && !a.detach && !std::io::stdin().is_terminal() {
         return Err(Failure::new("the input device is not a TTY", 1));
-    }
-    if a.create.tty {
-        return Err(Failure::new(
-            "-t needs a console socket in the runtime, which this build does not have yet; run without -t",
-            125,
-        ));
     }
     let (engine, id) = create_container(ctx, &a.create)?;
     let attach = Attach {
@@ -224,18 +218,34 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 /// Starts the supervisor; attached, forwards signals and returns the
 /// container's exit code.
 fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
-    let forwarded = berth_engine::exec::FORWARDED_SIGNALS;
+    let tty = attach.output && engine.container(id)?.record.options.tty;
+    let mut forwarded = berth_engine::exec::FORWARDED_SIGNALS.to_vec();
+    if tty {
+        // The supervisor copies the new size onto the container's terminal.
+        forwarded.push(libc::SIGWINCH);
+    }
     // Blocked before the supervisor exists, so a Ctrl-C is never lost
     // and never kills the CLI instead of reaching the container.
     let blocked = if attach.output {
         Some(
-            SignalSet::block(forwarded)
+            SignalSet::block(&forwarded)
                 .map_err(|e| Failure::new(format!("blocking signals: {e}"), 125))?,
         )
     } else {
         None
     };
+    // Keys go to the container as typed (Ctrl-C included) while attached
+    // to its terminal; restored on every way out of here.
+    let _raw = if tty && attach.stdin && std::io::stdin().is_terminal() {
+        Some(
+            berth_sys::pty::RawMode::enter(std::io::stdin())
+                .map_err(|e| Failure::new(format!("setting the terminal to raw mode: {e}"), 125))?,
+        )
+    } else {
+        None
+    };
     let mut status = engine.spawn_supervisor(id, attach)?;
+    let supervisor = status.supervisor_pid();
     let pid = match status.next_event() {
         Some(Event::Started { pid }) => pid,
         Some(Event::Failed { message, code }) => {
@@ -253,9 +263,12 @@ fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
     let Some(blocked) = blocked else {
         return Ok(0);
     };
-    if let Ok(fd) = signal::pidfd(pid) {
+    if let (Ok(fd), Ok(sup)) = (signal::pidfd(pid), signal::pidfd(supervisor)) {
         std::thread::spawn(move || loop {
             match blocked.wait() {
+                Ok(libc::SIGWINCH) => {
+                    let _ = signal::pidfd_kill(&sup, libc::SIGWINCH);
+                }
                 Ok(sig) => {
                     let _ = signal::pidfd_kill(&fd, sig);
                 }
@@ -269,6 +282,8 @@ fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
                 status.reap();
                 return Ok(code.clamp(0, 255) as u8);
             }
+            // Ctrl-P Ctrl-Q: the container runs on under its supervisor.
+            Some(Event::Detached) => return Ok(0),
             Some(_) => continue,
             None => {
                 status.reap();
