@@ -93,6 +93,7 @@ pub fn run(
             _ => NetNs::New,
         },
         hostname: "buildkitsandbox",
+        init: None,
     })
     .map_err(|e| BuildError::Step(e.to_string()))?;
     let targets: Vec<String> = v["mounts"]

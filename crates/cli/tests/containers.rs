@@ -512,3 +512,33 @@ fn flags_after_the_image_belong_to_the_command() {
     ]);
     assert_eq!(out, "1\n");
 }
+
+#[test]
+fn init_runs_as_pid_one_and_passes_signals_on() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let out = b.ok(&["run", "--rm", "--init", b.image(), "ps"]);
+    let pid1 = out.lines().nth(1).unwrap_or_default();
+    assert!(pid1.contains("/sbin/docker-init -- ps"), "{out}");
+    // sleep as pid 1 ignores SIGTERM and dies by SIGKILL (137); behind
+    // the init it gets SIGTERM and ends with it (143).
+    let name = b.name("with-init");
+    b.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        b.image(),
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["stop", "-t", "20", &name]);
+    let code = b.ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(code.trim(), "143");
+    let v: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", &name])).expect("inspect json");
+    assert_eq!(v[0]["HostConfig"]["Init"], true);
+}

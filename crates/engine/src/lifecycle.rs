@@ -471,6 +471,11 @@ pub fn write_spec(
         .map(|p| serde_json::to_value(p).map_err(|e| invalid("seccomp profile", "", e.to_string())))
         .transpose()?;
     let etc = crate::etc::files(paths);
+    let init = if opts.init {
+        Some(init_binary()?)
+    } else {
+        None
+    };
     let v = spec::build(&spec::Inputs {
         id: &record.id,
         image: &record.config,
@@ -487,9 +492,36 @@ pub fn write_spec(
         cgroups_path: format!("/berth-{}", record.id),
         netns: &net.netns,
         hostname: &net.hostname,
+        init: init.as_deref(),
     })?;
     let p = paths.dir.join("config.json");
     write_json(&p, &v)
+}
+
+/// The init `--init` runs: `BERTH_INIT_PATH`, else a static tini (what
+/// Docker ships as docker-init). It must not need the image's libraries.
+pub fn init_binary() -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match std::env::var_os("BERTH_INIT_PATH") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => [
+            "/usr/bin/tini-static",
+            "/usr/sbin/docker-init",
+            "/usr/libexec/docker/docker-init",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect(),
+    };
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            invalid(
+                "flag",
+                "--init",
+                "no init binary found: install a static tini (apt-get install tini) or set BERTH_INIT_PATH",
+            )
+        })
 }
 
 fn host_mounts(engine: &Engine, record: &Record) -> Result<Vec<HostMount>> {
