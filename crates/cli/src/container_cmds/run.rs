@@ -29,8 +29,63 @@ pub struct StartArgs {
     /// Attach the container's STDIN.
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    #[arg(required = true)]
+    /// Start every stopped container (that the filters select).
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: restart-policy=always|unless-stopped|on-failure|no,
+    /// name=, label=K[=V]. The same key given twice matches either value.
+    #[arg(short = 'f', long = "filter", requires = "all")]
+    pub filter: Vec<String>,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
+}
+
+/// `start --all`: the stopped containers the filters select, oldest
+/// first. `restart-policy=unless-stopped` leaves out those a user stopped
+/// (what a boot-time `start --all` must not bring back).
+fn select_stopped(engine: &Engine, filters: &[String]) -> Result<Vec<String>, Failure> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::new(format!("invalid filter {f:?}: expected key=value"), 125)
+        })?;
+        if !matches!(k, "restart-policy" | "name" | "label") {
+            return Err(Failure::new(
+                format!("invalid filter '{k}': start --all knows restart-policy, name, label"),
+                125,
+            ));
+        }
+        by_key.entry(k).or_default().push(v);
+    }
+    let mut out = Vec::new();
+    let mut all = engine.list()?;
+    all.reverse();
+    for c in all {
+        if matches!(
+            c.state.status,
+            berth_engine::Status::Running | berth_engine::Status::Paused
+        ) {
+            continue;
+        }
+        let policy = c.record.options.restart;
+        let labels = berth_engine::inspect::labels(&c);
+        let keep = by_key.iter().all(|(k, values)| {
+            values.iter().any(|v| match *k {
+                "restart-policy" => {
+                    policy.name() == *v && !(*v == "unless-stopped" && c.state.stopped_by_user)
+                }
+                "name" => c.record.name.contains(v),
+                _ => match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(*v),
+                },
+            })
+        });
+        if keep {
+            out.push(c.record.id);
+        }
+    }
+    Ok(out)
 }
 
 /// Finds the image (pulling it as `--pull` says) and reads what a
@@ -181,8 +236,13 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             1,
         ));
     }
+    let targets = if a.all {
+        select_stopped(&engine, &a.filter)?
+    } else {
+        a.containers.clone()
+    };
     let mut failed = None;
-    for c in &a.containers {
+    for c in &targets {
         let r = engine.resolve(c).map_err(Failure::from).and_then(|id| {
             let st = engine.container(&id)?;
             if matches!(
@@ -191,6 +251,8 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             ) {
                 return Ok(0);
             }
+            // Started by the user: the restart policy applies again.
+            engine.reset_stop_flag(&id)?;
             start_one(
                 &engine,
                 &id,
