@@ -454,7 +454,7 @@ impl Engine {
             Ok(Some(_)) => {}
             Err(_) => return false,
         }
-        match read_json::<State>(&paths.state()) {
+        match record::read_state(&paths.state()) {
             Ok(s) => {
                 matches!(
                     s.status,

@@ -255,8 +255,12 @@ impl<'a> Supervisor<'a> {
                 std::thread::sleep(backoff);
                 continue;
             }
-            self.teardown();
+            let trash = self.teardown();
             report(&Event::Exited { code });
+            // The caller has its answer; the directory goes after it.
+            if let Some(t) = trash {
+                let _ = fs::remove_dir_all(t);
+            }
             return 0;
         }
     }
@@ -586,15 +590,24 @@ impl<'a> Supervisor<'a> {
                 s.error = msg.to_owned();
             });
         }
-        self.teardown();
+        if let Some(t) = self.teardown() {
+            let _ = fs::remove_dir_all(t);
+        }
     }
 
-    /// After the last exit: unmount, and with `--rm` remove everything.
-    fn teardown(&mut self) {
+    /// After the last exit: unmount, and with `--rm` remove everything
+    /// but the directory's contents, which the caller deletes (renamed
+    /// away, the container is gone already).
+    fn teardown(&mut self) -> Option<std::path::PathBuf> {
         let _ = crate::lifecycle::unmount_rootfs(&self.paths);
-        if self.record.options.auto_remove {
-            if let Err(e) = self.engine.remove_stopped(&self.id, true) {
+        if !self.record.options.auto_remove {
+            return None;
+        }
+        match self.engine.unlink_stopped(&self.id, true) {
+            Ok(trash) => trash,
+            Err(e) => {
                 tracing::warn!(id = %self.id, error = %e, "removing the container (--rm)");
+                None
             }
         }
     }
