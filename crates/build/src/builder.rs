@@ -63,8 +63,11 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `SOURCE_DATE_EPOCH`: timestamps in the image and its layers.
     pub epoch: Option<u64>,
-    /// The runtime (state under the run root) for RUN steps.
-    pub runtime: Option<berth_runtime::Runtime>,
+    /// The engine (its run root, runtime and networks) for RUN steps;
+    /// `None`: the default roots (`/var/lib/berth`, `/run/berth`).
+    pub engine: Option<berth_engine::Engine>,
+    /// RUN steps' network unless they say otherwise (`--network`).
+    pub network: run::StepNetwork,
 }
 
 /// The built image.
@@ -596,15 +599,12 @@ impl Builder<'_> {
                 let step = self.step;
                 self.say(&format!("#{step} [{label}] RUN {}", args.join(" ")));
                 let network = match network.as_deref() {
-                    None | Some("default") | Some("host") => {
-                        berth_engine::options::NetworkMode::Host
-                    }
-                    Some("none") => berth_engine::options::NetworkMode::None,
-                    Some(n) => {
-                        return Err(BuildError::Step(format!(
+                    None => self.opts.network,
+                    Some(n) => run::StepNetwork::parse(n).ok_or_else(|| {
+                        BuildError::Step(format!(
                             "RUN --network={n} is not supported (default, host or none)"
-                        )))
-                    }
+                        ))
+                    })?,
                 };
                 let mut env = st.image.env();
                 for (k, v) in st.run_args_env(&self.opts.build_args) {

@@ -301,10 +301,11 @@ impl Builder<'_> {
         for m in mounts {
             spec.mounts.push(self.run_mount(m)?);
         }
+        let engine = self.engine();
         let place = run::RunPlace {
             rootfs: &ctx.rootfs,
             scratch: &ctx.scratch,
-            runtime: self.runtime(),
+            engine: &engine,
             id: format!("berth-build-{}-{}", std::process::id(), ctx.seq),
         };
         let step = self.step;
@@ -323,10 +324,9 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn runtime(&self) -> berth_runtime::Runtime {
-        self.opts.runtime.clone().unwrap_or(berth_runtime::Runtime {
-            root: PathBuf::from("/run/berth/runtime"),
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+    fn engine(&self) -> berth_engine::Engine {
+        self.opts.engine.clone().unwrap_or_else(|| {
+            berth_engine::Engine::new(Path::new("/var/lib/berth"), Path::new("/run/berth"))
         })
     }
 
@@ -373,7 +373,17 @@ impl Builder<'_> {
                     OFlags::PATH,
                 )
                 .map_err(|e| BuildError::Step(format!("--mount={m}: {src}: {e}")))?;
-                let path = berth_sys::path::fd_path(fd.as_fd());
+                // The init cannot use our /proc/self/fd: the real path,
+                // which openat2 found inside the context.
+                let path = std::fs::read_link(berth_sys::path::fd_path(fd.as_fd()))
+                    .map_err(|e| BuildError::Step(format!("--mount={m}: {src}: {e}")))?;
+                let ctx = std::fs::canonicalize(&self.opts.context)
+                    .map_err(|e| BuildError::Step(format!("the build context: {e}")))?;
+                if !path.starts_with(&ctx) {
+                    return Err(BuildError::Step(format!(
+                        "--mount={m}: {src} is outside the build context"
+                    )));
+                }
                 let rw = kv.get("rw").or_else(|| kv.get("readwrite")).is_some();
                 Ok(run::bind(&target, path, !rw))
             }

@@ -510,3 +510,131 @@ fn dockerfile_from_stdin_with_and_without_a_context() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("\"f\": not found in the build context"));
 }
+
+/// Interface names in `ip -o link` output (`2: eth0@if5: <...>`).
+fn link_names(out: &str) -> Vec<String> {
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The build's leases and namespaces of RUN steps still around.
+fn step_networks_left(b: &Berth) -> Vec<String> {
+    let mut left = Vec::new();
+    for dir in ["net-leases", "netns"] {
+        for e in std::fs::read_dir(b.f.run_root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("berth-build-") {
+                left.push(format!("{dir}/{n}"));
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn run_steps_get_docker_networks_bridge_none_and_host() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("net");
+    let ctx = Ctx::new(&format!(
+        "{}RUN ip -o link > /links && ip -o -4 addr show dev eth0 > /addr\n\
+         RUN --network=none ip -o link > /links-none\n\
+         RUN --network=host ip -o link > /links-host\n",
+        from(&b)
+    ));
+    ok_build(&b, &["-t", &tag, ctx.path()]);
+    let cat = |img: &str, f: &str| b.ok(&["run", "--rm", "--network", "none", img, "cat", f]);
+    assert_eq!(link_names(&cat(&tag, "/links")), ["eth0", "lo"]);
+    let addr = cat(&tag, "/addr");
+    assert!(
+        addr.contains("inet 10.213."),
+        "eth0 has an address on the default bridge (10.213.0.0/16): {addr}"
+    );
+    assert_eq!(link_names(&cat(&tag, "/links-none")), ["lo"]);
+    let host = link_names(&cat(&tag, "/links-host"));
+    let host_links = link_names(&b.host_cmd("ip", &["-o", "link"]));
+    assert!(
+        host.contains(&"berth0".to_owned()) && host_links.contains(&"berth0".to_owned()),
+        "--network=host sees the tests' namespace (with the bridge): {host:?}"
+    );
+    // `berth build --network`: the default of every RUN step.
+    for (flag, want) in [("none", vec!["lo"]), ("bridge", vec!["eth0", "lo"])] {
+        let t = imgs.name("netflag");
+        let c = Ctx::new(&format!("{}RUN ip -o link > /links\n", from(&b)));
+        ok_build(&b, &["--network", flag, "-t", &t, c.path()]);
+        assert_eq!(link_names(&cat(&t, "/links")), want, "--network {flag}");
+    }
+    let t = imgs.name("nethost");
+    let c = Ctx::new(&format!("{}RUN ip -o link > /links\n", from(&b)));
+    ok_build(&b, &["--network", "host", "-t", &t, c.path()]);
+    assert!(link_names(&cat(&t, "/links")).contains(&"berth0".to_owned()));
+    let o = build(&b, &["--network", "mynet", c.path()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--network mynet"));
+    assert_eq!(step_networks_left(&b), Vec::<String>::new());
+}
+
+#[test]
+fn network_gc_leaves_a_running_steps_attachment_alone() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("netgc");
+    // The step waits (at most a minute) for the test to have run the
+    // networks' gc, then looks at its interfaces again.
+    let ctx = Ctx::new(&format!(
+        "{}RUN --mount=type=bind,target=/ctx ip -o link > /before; \
+         i=0; while [ ! -e /ctx/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+         ip -o link > /after\n",
+        from(&b)
+    ));
+    let go = ctx.dir.path().join("go");
+    let out = std::thread::scope(|s| {
+        let build = s.spawn(|| build(&b, &["--no-cache", "-t", &tag, ctx.path()]));
+        let leases = b.f.run_root.join("net-leases");
+        for _ in 0..600 {
+            let held = std::fs::read_dir(&leases)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("berth-build-"));
+            if held || build.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // `network ls` runs the gc of crashed containers' networks.
+        let gc = b.run(&["network", "ls"]);
+        std::fs::write(&go, "").expect("go");
+        (gc, build.join().expect("build thread"))
+    });
+    let (gc, built) = out;
+    assert!(gc.status.success());
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let cat = |f: &str| b.ok(&["run", "--rm", "--network", "none", &tag, "cat", f]);
+    assert_eq!(link_names(&cat("/before")), ["eth0", "lo"]);
+    assert_eq!(
+        link_names(&cat("/after")),
+        ["eth0", "lo"],
+        "gc took the step's eth0"
+    );
+    assert_eq!(step_networks_left(&b), Vec::<String>::new());
+}
