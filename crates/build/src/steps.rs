@@ -312,7 +312,9 @@ impl Builder<'_> {
         let started = std::time::Instant::now();
         let out = &mut *self.out;
         let code = run::run(&place, &spec, &mut |l| {
-            let _ = writeln!(out, "#{step} {:.3} {l}", started.elapsed().as_secs_f64());
+            let line = format!("#{step} {:.3} {l}\n", started.elapsed().as_secs_f64());
+            let _g = run::stdio_lock();
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         })?;
         if code != 0 {
@@ -565,7 +567,7 @@ impl Builder<'_> {
         }
         msg.push(' ');
         msg.push_str(&dest);
-        self.step += 1;
+        self.next_step();
         let step = self.step;
         self.say(&format!("#{step} [{label}] {msg}"));
         let key = format!(
@@ -686,7 +688,7 @@ impl Builder<'_> {
         };
         self.store
             .commit_image(&record, &self.opts.tags, &self.new_layer_sizes)?;
-        self.step += 1;
+        self.next_step();
         let step = self.step;
         self.say(&format!("#{step} writing image {config_digest} done"));
         for t in &self.opts.tags {

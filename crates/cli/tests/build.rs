@@ -522,7 +522,8 @@ fn link_names(out: &str) -> Vec<String> {
     names
 }
 
-/// The build's leases and namespaces of RUN steps still around.
+/// Leases and namespaces of RUN steps whose build (`berth-build-PID-N`)
+/// has ended: what a build left behind.
 fn step_networks_left(b: &Berth) -> Vec<String> {
     let mut left = Vec::new();
     for dir in ["net-leases", "netns"] {
@@ -532,7 +533,10 @@ fn step_networks_left(b: &Berth) -> Vec<String> {
             .flatten()
         {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("berth-build-") {
+            let pid = n
+                .strip_prefix("berth-build-")
+                .and_then(|r| r.split('-').next());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
                 left.push(format!("{dir}/{n}"));
             }
         }
@@ -637,4 +641,75 @@ fn network_gc_leaves_a_running_steps_attachment_alone() {
         "gc took the step's eth0"
     );
     assert_eq!(step_networks_left(&b), Vec::<String>::new());
+}
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("parallel");
+    // Each stage announces itself in the (shared, writable) context and
+    // waits up to 60 s for the other: run one after the other, the first
+    // would give up and see only itself.
+    let stage = |me: &str, other: &str| {
+        format!(
+            "{f} AS {me}\nRUN --mount=type=bind,target=/ctx,rw touch /ctx/{me}; \
+             i=0; while [ ! -e /ctx/{other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+             ls /ctx > /seen\n",
+            f = from(&b).trim_end()
+        )
+    };
+    let ctx = Ctx::new(&format!(
+        "{}{}FROM {} AS final\nCOPY --from=one /seen /one-seen\nCOPY --from=two /seen /two-seen\n",
+        stage("one", "two"),
+        stage("two", "one"),
+        b.image()
+    ));
+    let out = ok_build(&b, &["--no-cache", "-t", &tag, ctx.path()]);
+    for f in ["/one-seen", "/two-seen"] {
+        let seen = b.ok(&["run", "--rm", "--network", "none", &tag, "cat", f]);
+        let names: Vec<&str> = seen.lines().collect();
+        assert!(
+            names.contains(&"one") && names.contains(&"two"),
+            "{f}: {names:?}; the stages did not overlap:\n{out}"
+        );
+    }
+    // Step numbers stay unique across the stages' processes.
+    let mut headers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" [") && l.starts_with('#'))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let n = headers.len();
+    headers.sort_unstable();
+    headers.dedup();
+    assert_eq!(headers.len(), n, "{out}");
+    assert!(
+        out.contains("[one 2/2] RUN") && out.contains("[two 2/2] RUN"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_failing_stage_in_parallel_fails_the_build() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let f = from(&b);
+    let f = f.trim_end();
+    let ctx = Ctx::new(&format!(
+        "{f} AS good\nRUN echo fine > /x\n{f} AS bad\nRUN exit 9\n\
+         {f}\nCOPY --from=good /x /x\nCOPY --from=bad /etc/passwd /p\n"
+    ));
+    let o = build(&b, &[ctx.path()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ERROR: Dockerfile:4: RUN exit 9") && err.contains("exit code: 9"),
+        "{err}"
+    );
 }
