@@ -503,7 +503,7 @@ impl Builder<'_> {
                 }
                 let key = format!("workdir {wd} user {}", st.image.user());
                 self.fs_step(st, &key, &format!("WORKDIR {wd}"), &now, |b, ctx| {
-                    let attrs = b.chown_attrs(&ctx.rootfs, None, &ctx.user)?;
+                    let attrs = b.user_attrs(&ctx.rootfs, &ctx.user)?;
                     copy::make_dir(ctx.root_fd(), &wd, &attrs).map_err(BuildError::from)?;
                     Ok(())
                 })

@@ -260,6 +260,21 @@ impl Builder<'_> {
         }))
     }
 
+    /// Owner of what WORKDIR creates: the stage's USER (its primary
+    /// group unless given), as BuildKit does; root without a USER.
+    pub(crate) fn user_attrs(&self, rootfs: &Path, user: &str) -> Result<Attrs, BuildError> {
+        if user.is_empty() {
+            return Ok(Attrs::default());
+        }
+        let u = berth_engine::user::resolve_in(rootfs, user)
+            .map_err(|e| BuildError::Step(format!("USER {user}: {e}")))?;
+        Ok(Attrs {
+            uid: u.uid,
+            gid: u.gid,
+            chmod: None,
+        })
+    }
+
     pub(crate) fn chown_attrs(
         &self,
         rootfs: &Path,
@@ -462,19 +477,13 @@ impl Builder<'_> {
             .as_deref()
             .map(|f| self.expand(f, &vars))
             .transpose()?;
-        let chmod = match c.chmod.as_deref().map(|f| self.expand(f, &vars)).transpose()? {
-            None => None,
-            Some(m) => Some(
-                u32::from_str_radix(&m, 8)
-                    .ok()
-                    .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| {
-                        BuildError::Step(format!(
-                            "invalid chmod parameter: '{m}'. it should be octal string and between 0 and 07777"
-                        ))
-                    })?,
-            ),
-        };
+        let chmod = c
+            .chmod
+            .as_deref()
+            .map(|f| self.expand(f, &vars))
+            .transpose()?
+            .map(|m| copy::Chmod::parse(&m).map_err(BuildError::Step))
+            .transpose()?;
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.push(self.expand(s, &vars)?);

@@ -713,3 +713,50 @@ fn a_failing_stage_in_parallel_fails_the_build() {
         "{err}"
     );
 }
+
+#[test]
+fn symbolic_chmod_and_workdir_owned_by_the_user() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("modes");
+    let ctx = Ctx::new(&format!(
+        "{}WORKDIR /made/by/root\nCOPY --chmod=u+x,go-w run.sh /run.sh\n\
+         COPY --chmod=a=rX d /d\nUSER www\nWORKDIR /srv/app\nWORKDIR /tmp\n",
+        from(&b)
+    ));
+    ctx.file("run.sh", "echo hi\n").file("d/f", "x\n");
+    for p in ["run.sh", "d/f"] {
+        let f = ctx.dir.path().join(p);
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .expect("chmod");
+    }
+    ok_build(&b, &["-t", &tag, ctx.path()]);
+    let stat = |p: &str| {
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            &tag,
+            "stat",
+            "-c",
+            "%a %u:%g",
+            p,
+        ])
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(stat("/run.sh"), "744 0:0");
+    assert_eq!(stat("/d/f"), "444 0:0");
+    assert_eq!(stat("/made"), "755 0:0");
+    assert_eq!(stat("/made/by/root"), "755 0:0");
+    // BuildKit gives what WORKDIR creates to the USER; /tmp existed.
+    assert_eq!(stat("/srv"), "755 33:33");
+    assert_eq!(stat("/srv/app"), "755 33:33");
+    assert_eq!(stat("/tmp"), "1777 0:0");
+}
