@@ -93,6 +93,17 @@ struct WorkerResult {
     fs_times: Vec<String>,
 }
 
+impl WorkerResult {
+    fn failed(message: String) -> WorkerResult {
+        WorkerResult {
+            stage: Err(message),
+            used_args: Vec::new(),
+            new_layer_sizes: Vec::new(),
+            fs_times: Vec::new(),
+        }
+    }
+}
+
 struct Worker {
     idx: usize,
     pid: i32,
@@ -298,12 +309,7 @@ fn worker_main(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_in_worker(b, stages, idx, done, meta, &pipe)
     }))
-    .unwrap_or_else(|_| WorkerResult {
-        stage: Err(format!("stage {idx}: the builder panicked")),
-        used_args: Vec::new(),
-        new_layer_sizes: Vec::new(),
-        fs_times: Vec::new(),
-    });
+    .unwrap_or_else(|_| WorkerResult::failed(format!("stage {idx}: the builder panicked")));
     let Ok(mut msg) = serde_json::to_vec(&result) else {
         return 1;
     };
@@ -322,12 +328,7 @@ fn run_in_worker(
     meta: &[String],
     pipe: &OwnedFd,
 ) -> WorkerResult {
-    let fail = |e: String| WorkerResult {
-        stage: Err(e),
-        used_args: Vec::new(),
-        new_layer_sizes: Vec::new(),
-        fs_times: Vec::new(),
-    };
+    let fail = WorkerResult::failed;
     let store = match berth_image::ImageStore::open(b.store.root()) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
