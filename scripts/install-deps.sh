@@ -15,6 +15,8 @@ packages=(
   nftables
   # benchmarks
   hyperfine time
+  # the demo of scripts/setup.sh and the port benchmark fetch over HTTP
+  curl
 )
 
 missing=()
