@@ -488,3 +488,37 @@ fn user_networks_resolve_names_and_are_isolated_from_each_other() {
     let v = inspect(&b, &probe);
     assert!(v["NetworkSettings"]["Networks"].get(&n1).is_none());
 }
+
+#[test]
+fn a_start_after_a_crash_mid_start_reclaims_what_it_left() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("crash-mid-start");
+    let p = host_port(6);
+    let id = run_d(&b, &name, &["-p", &format!("{p}:80")], &web_cmd("first"));
+    // A supervisor killed after it attached the container but before it
+    // recorded the start (the state still says created), and the
+    // container gone with it: the netns and the attachment stay behind.
+    let mut st = b.state_json(&id);
+    for key in ["supervisor_pid", "pid"] {
+        let pid = st[key].as_i64().expect("pid") as i32;
+        // SAFETY: kill(2) of processes this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    st["status"] = "created".into();
+    let state = b.container_dir(&id).join("state.json");
+    std::fs::write(&state, serde_json::to_vec(&st).expect("json")).expect("write state");
+    assert!(b.f.run_root.join("netns").join(&id).exists());
+    // start (not ps first) takes the old attachment and port back.
+    b.ok(&["start", &name]);
+    assert!(http_get(&b, Ipv4Addr::LOCALHOST, p).contains("first"));
+    assert_eq!(
+        b.ok(&["port", &name]).trim(),
+        format!("80/tcp -> 0.0.0.0:{p}")
+    );
+}

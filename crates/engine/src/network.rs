@@ -150,8 +150,12 @@ impl Engine {
         if let Some(dir) = ns.parent() {
             fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
         }
-        // A crash may have left one behind.
-        remove_netns(&ns).map_err(|e| Error::Net(e.into()))?;
+        // A crash between this container's last start and its exit left
+        // the namespace and maybe attachments: the caller holds the
+        // container's lock, so they are nobody's.
+        if fs::symlink_metadata(&ns).is_ok() {
+            self.network_down(id)?;
+        }
         create_netns(&ns).map_err(|e| Error::Net(e.into()))?;
         Ok(ns)
     }
