@@ -623,3 +623,35 @@ fn start_all_brings_back_what_the_restart_policy_says_after_a_reboot() {
     assert_eq!(status(&names[2]), "exited", "a user stopped it");
     assert_eq!(status(&names[3]), "exited", "restart policy no");
 }
+
+#[test]
+fn the_supervisor_runs_from_a_read_only_copy_of_berth() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("ro-exe");
+    let id = b.ok(&["run", "-d", "--name", &name, b.image(), "sleep", "1000"]);
+    let sup = b.state_json(id.trim())["supervisor_pid"]
+        .as_i64()
+        .expect("supervisor pid");
+    // CVE-2019-5736: nothing that reaches the binary a container's parent
+    // runs from may write to it.
+    let exe = format!("/proc/{sup}/exe");
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&exe)
+        .expect_err("the supervisor's binary opened for writing");
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+        "{err}"
+    );
+    let fd = rustix::fs::open(
+        exe.as_str(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open exe");
+    let st = rustix::fs::fstatvfs(&fd).expect("statvfs");
+    assert!(st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+}

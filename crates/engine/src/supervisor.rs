@@ -24,7 +24,6 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -105,8 +104,15 @@ impl Engine {
     pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| io_err("creating a pipe", "status")(e.into()))?;
-        let exe = Path::new("/proc/self/exe");
-        let mut cmd = Command::new(exe);
+        // Started from a read-only copy of the binary, so it need not
+        // re-execute itself to be safe to parent containers (it still
+        // does, if the copy cannot be made here).
+        let tree = berth_sys::exe::protected_binary().ok();
+        let exe = match &tree {
+            Some(t) => std::path::PathBuf::from(format!("/proc/self/fd/{}", t.as_raw_fd())),
+            None => std::path::PathBuf::from("/proc/self/exe"),
+        };
+        let mut cmd = Command::new(&exe);
         cmd.arg0("berth")
             .arg("--root")
             .arg(&self.root)
@@ -136,8 +142,8 @@ impl Engine {
         }
         let child = cmd
             .spawn()
-            .map_err(io_err("starting the supervisor", exe))?;
-        drop(w);
+            .map_err(io_err("starting the supervisor", &exe))?;
+        drop((w, tree));
         Ok(StatusPipe {
             reader: BufReader::new(fs::File::from(r)),
             child,
