@@ -6,7 +6,7 @@
 //! | `--network`     | namespace                          | /etc files              |
 //! |-----------------|------------------------------------|-------------------------|
 //! | `bridge`, NAME  | `<run-root>/netns/<id>`, attached  | its address, host's DNS |
-//! | `none`          | a new one from the runtime (lo)    | no address              |
+//! | `none`          | a new one from the runtime (lo up) | no address              |
 //! | `host`          | the host's                         | the host's              |
 //! | `container:X`   | X's init's                         | X's                     |
 
@@ -71,8 +71,10 @@ impl Engine {
         let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut hostname = crate::spec::hostname(&record.id, o);
         let (netns, hosts, resolv) = match &o.network {
+            // The runtime makes the namespace with the container and sets
+            // its lo up: nothing to keep or take down here.
             NetworkMode::None => (
-                NetNs::Path(self.own_netns(&record.id)?),
+                NetNs::New,
                 hosts_file(&hostname, None, None, &extra),
                 resolv_conf(&host_resolv, &dns),
             ),

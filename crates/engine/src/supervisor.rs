@@ -263,7 +263,11 @@ impl<'a> Supervisor<'a> {
             }
             let trash = self.teardown();
             report(&Event::Exited { code });
-            // The caller has its answer; the directory goes after it.
+            // The caller has its answer, and its descriptors back (a shell
+            // reading our copy of its stdout would wait for us otherwise);
+            // the directory goes after that.
+            self.out = None;
+            self.input = None;
             if let Some(t) = trash {
                 let _ = fs::remove_dir_all(t);
             }

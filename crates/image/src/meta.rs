@@ -118,6 +118,18 @@ impl Meta {
             db,
             path: path.to_owned(),
         };
+        // Made once: a write transaction costs fsyncs, and most commands
+        // only read.
+        let complete = m.read(|txn| {
+            Ok(txn.open_table(NAMES).is_ok()
+                && txn.open_table(IMAGES).is_ok()
+                && txn.open_table(LAYERS).is_ok()
+                && txn.open_table(BLOBS).is_ok()
+                && txn.open_table(BUILD_CACHE).is_ok())
+        })?;
+        if complete {
+            return Ok(m);
+        }
         m.write(|txn| {
             txn.open_table(NAMES)?;
             txn.open_table(IMAGES)?;

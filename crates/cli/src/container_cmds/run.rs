@@ -340,10 +340,10 @@ fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
     }
     loop {
         match status.next_event() {
-            Some(Event::Exited { code }) => {
-                status.reap();
-                return Ok(code.clamp(0, 255) as u8);
-            }
+            // Not reaped: the supervisor may still be deleting a `--rm`
+            // container's files, and need not be waited for (it is
+            // re-parented when berth exits).
+            Some(Event::Exited { code }) => return Ok(code.clamp(0, 255) as u8),
             // Ctrl-P Ctrl-Q: the container runs on under its supervisor.
             Some(Event::Detached) => return Ok(0),
             Some(_) => continue,
