@@ -104,7 +104,7 @@ fn image_ref(ctx: &Ctx, name: &str, pull: &str) -> Result<ImageRef, Failure> {
             ))
         }
     }
-    let store = image_cmds::open_store(&ctx.image)?;
+    let store = image_cmds::open_store_read_only(&ctx.image)?;
     let found = match image_cmds::find_image(&store, name) {
         Ok(f) => f,
         Err(CliError::NoSuchImage(_)) if pull == "missing" => {
