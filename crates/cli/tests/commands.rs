@@ -204,44 +204,7 @@ fn exec_with_a_terminal_relays_both_ways_and_resizes() {
     let b = Berth::new();
     let name = b.name("exec-t");
     sleeper(&b, &name, &[]);
-    let root = rustix::fs::open(
-        "/",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .expect("open /");
-    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
-    let cooked = rustix::termios::tcgetattr(&pty.slave).expect("attrs");
-    assert!(cooked
-        .local_modes
-        .contains(rustix::termios::LocalModes::ECHO));
-    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
-    let slave = std::fs::File::from(pty.slave);
-    let mut child = b
-        .cmd()
-        .args(["exec", "-it", &name, "sh"])
-        .stdin(slave.try_clone().expect("dup"))
-        .stdout(slave.try_clone().expect("dup"))
-        .stderr(slave.try_clone().expect("dup"))
-        .spawn()
-        .expect("spawn");
-    drop(slave);
-    let mut master = std::fs::File::from(pty.master);
-    let reader = {
-        let mut m = master.try_clone().expect("dup master");
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            // EIO once berth (the last holder of the slave) has exited.
-            while let Ok(n) = m.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                all.extend_from_slice(&buf[..n]);
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        })
-    };
+    let (mut child, mut master, reader) = on_a_terminal(&b, &["exec", "-it", &name, "sh"]);
     std::thread::sleep(Duration::from_millis(500));
     master
         .write_all(b"tty; busybox stty size; echo $TERM; echo $((6*7))\n")
@@ -908,39 +871,8 @@ fn run_with_a_terminal_relays_resizes_and_detaches() {
     assert!(text(&o).0.starts_with("/dev/pts/"), "{:?}", text(&o));
 
     let name = b.name("run-it");
-    let root = rustix::fs::open(
-        "/",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .expect("open /");
-    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
-    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
-    let slave = std::fs::File::from(pty.slave);
-    let mut child = b
-        .cmd()
-        .args(["run", "-it", "--name", &name, b.image(), "sh"])
-        .stdin(slave.try_clone().expect("dup"))
-        .stdout(slave.try_clone().expect("dup"))
-        .stderr(slave.try_clone().expect("dup"))
-        .spawn()
-        .expect("spawn");
-    drop(slave);
-    let mut master = std::fs::File::from(pty.master);
-    let reader = {
-        let mut m = master.try_clone().expect("dup master");
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = m.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                all.extend_from_slice(&buf[..n]);
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        })
-    };
+    let (mut child, mut master, reader) =
+        on_a_terminal(&b, &["run", "-it", "--name", &name, b.image(), "sh"]);
     std::thread::sleep(Duration::from_millis(800));
     master
         .write_all(b"busybox stty size; echo $((6*7))\n")
@@ -974,4 +906,55 @@ fn run_with_a_terminal_relays_resizes_and_detaches() {
     assert_eq!(state.trim(), "running");
     // What the terminal showed is in the log too.
     assert!(b.ok(&["logs", &name]).contains("42"));
+}
+
+/// berth with a terminal of the test's own as its stdio (a pty of size
+/// 30x100): the child, the master, and a thread collecting everything the
+/// terminal shows until no one holds the slave any more.
+fn on_a_terminal(
+    b: &Berth,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::fs::File,
+    std::thread::JoinHandle<String>,
+) {
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open /");
+    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
+    // Cooked to begin with: berth's raw mode must be undone at the end.
+    let cooked = rustix::termios::tcgetattr(&pty.slave).expect("attrs");
+    assert!(cooked
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO));
+    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
+    let slave = std::fs::File::from(pty.slave);
+    let child = b
+        .cmd()
+        .args(args)
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn");
+    drop(slave);
+    let master = std::fs::File::from(pty.master);
+    let mut m = master.try_clone().expect("dup master");
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the last holder of the slave has exited.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    (child, master, reader)
 }
