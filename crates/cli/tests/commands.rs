@@ -637,7 +637,7 @@ impl Isolated {
     }
 
     fn cmd(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = support::berth_command();
         c.arg("--root")
             .arg(self.dir.path().join("root"))
             .arg("--run-root")
