@@ -11,6 +11,8 @@ packages=(
   docker-registry skopeo apache2-utils openssl
   # network tests look at the rules berth leaves (nft) from a test namespace
   nftables
+  # engine tests drive berth-runtime through the real engines; conformance compares with crun
+  containerd docker.io podman crun
   # benchmarks
   hyperfine time
 )
