@@ -17,7 +17,8 @@ pub struct ExecArgs {
     /// Set an environment variable (NAME=value); repeatable.
     #[arg(short, long)]
     env: Vec<String>,
-    /// Allocate a pseudo-terminal (needs --console-socket).
+    /// Allocate a pseudo-terminal: its master goes to --console-socket, or
+    /// (in the foreground) is relayed to this command's own stdio.
     #[arg(short, long)]
     tty: bool,
     /// UID[:GID] to run as.

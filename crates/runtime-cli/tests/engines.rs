@@ -251,6 +251,14 @@ impl Sandbox {
         self.daemons.borrow_mut().push(child);
     }
 
+    /// `argv` run inside the sandbox under a pty (see [`in_pty`]).
+    fn in_pty(&self, argv: &[String], input: &str) -> Done {
+        let mut full: Vec<String> = vec!["nsenter".into(), "-t".into(), self.init.to_string()];
+        full.extend(["--mount", "--net", "--pid", "--"].map(String::from));
+        full.extend(argv.iter().cloned());
+        in_pty(&full, input)
+    }
+
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
     }
@@ -522,35 +530,25 @@ fn containerd_runs_execs_pauses_and_kills_through_berth_runtime() {
     ]);
     assert_eq!(out.code(), 5, "ctr task exec: {}", out.stderr);
     assert_eq!(out.stdout.trim(), "in-exec sh");
-    let mut argv: Vec<String> = ["nsenter", "-t", &sb.init.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    argv.extend(
-        [
-            "--mount",
-            "--net",
-            "--pid",
-            "--",
-            "ctr",
-            "--address",
-            &ctr.socket.display().to_string(),
-            "--namespace",
-            &ctr.ns,
-            "task",
-            "exec",
-            "-t",
-            "--fifo-dir",
-            &fifo,
-            "--exec-id",
-            "e2",
-            "c2",
-            "sh",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    let out = in_pty(&argv, "tty; echo tty-$((6*7)); exit 4\n");
+    let argv: Vec<String> = [
+        "ctr",
+        "--address",
+        &ctr.socket.display().to_string(),
+        "--namespace",
+        &ctr.ns,
+        "task",
+        "exec",
+        "-t",
+        "--fifo-dir",
+        &fifo,
+        "--exec-id",
+        "e2",
+        "c2",
+        "sh",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = sb.in_pty(&argv, "tty; echo tty-$((6*7)); exit 4\n");
     assert_eq!(
         out.code(),
         4,
@@ -681,20 +679,7 @@ fn dockerd_runs_execs_pauses_stats_and_stops_through_berth_runtime() {
 
     // -it under a pty, as a user types it.
     let argv = docker.argv(&["run", "--runtime", "berth", "--rm", "-it", IMAGE, "sh"]);
-    let mut argv_ns: Vec<String> = [
-        "nsenter",
-        "-t",
-        &sb.init.to_string(),
-        "--mount",
-        "--net",
-        "--pid",
-        "--",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv_ns.extend(argv);
-    let out = in_pty(&argv_ns, "tty; echo tty-$((6*7)); exit 3\n");
+    let out = sb.in_pty(&argv, "tty; echo tty-$((6*7)); exit 3\n");
     assert_eq!(
         out.code(),
         3,
@@ -737,9 +722,8 @@ fn dockerd_runs_execs_pauses_stats_and_stops_through_berth_runtime() {
     ]);
     assert_eq!(out.code(), 5, "docker exec: {}", out.stderr);
     assert_eq!(out.stdout.trim(), "in-exec sh");
-    let mut argv = argv_ns[..7].to_vec();
-    argv.extend(docker.argv(&["exec", "-it", "d1", "sh"]));
-    let out = in_pty(&argv, "tty; echo tty-$((6*7)); exit 6\n");
+    let argv = docker.argv(&["exec", "-it", "d1", "sh"]);
+    let out = sb.in_pty(&argv, "tty; echo tty-$((6*7)); exit 6\n");
     assert_eq!(
         out.code(),
         6,
@@ -872,21 +856,9 @@ fn podman_runs_and_execs_through_berth_runtime() {
     ]);
     assert_eq!(out.code(), 5, "podman exec: {}", out.stderr);
     assert_eq!(out.stdout.trim(), "in-exec sh");
-    let mut argv: Vec<String> = [
-        "nsenter",
-        "-t",
-        &sb.init.to_string(),
-        "--mount",
-        "--net",
-        "--pid",
-        "--",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.extend(global.iter().cloned());
+    let mut argv = global.clone();
     argv.extend(["exec", "-it", "p1", "sh"].iter().map(|s| s.to_string()));
-    let out = in_pty(&argv, "tty; echo tty-$((6*7)); exit 6\n");
+    let out = sb.in_pty(&argv, "tty; echo tty-$((6*7)); exit 6\n");
     assert_eq!(
         out.code(),
         6,

@@ -384,16 +384,138 @@ fn terminal_and_console_socket_must_come_together() {
         return;
     }
     let rt = Runtime::new();
+    // Detached, nobody could relay the terminal.
     let mut b = Bundle::new(&["true"]);
     b.config["process"]["terminal"] = true.into();
-    let (code, _, err) = rt.run(&b);
+    b.write();
+    let id = rt.id();
+    let path = b.path().display().to_string();
+    let (code, _, err) = text(&rt.exec(&["run", "-d", "--bundle", &path, &id]));
     assert_ne!(code, 0);
     assert!(err.contains("--console-socket"), "{err}");
     let b = Bundle::new(&["sleep", "1000"]);
     let id = rt.run_detached(&b);
-    let (code, _, err) = text(&rt.exec(&["exec", "--tty", &id, "sh"]));
+    let (code, _, err) = text(&rt.exec(&["exec", "--tty", "--detach", &id, "sh"]));
     assert_ne!(code, 0);
     assert!(err.contains("--console-socket"), "{err}");
+    // A socket without a terminal: nothing would be sent.
+    let sock = rt.root.path().join("unused.sock");
+    let sock = sock.display().to_string();
+    let (code, _, err) = text(&rt.exec(&["exec", "--console-socket", &sock, &id, "true"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("--console-socket"), "{err}");
+}
+
+/// No `#console-*` directory (the runtime's own console socket) is left
+/// in the state root.
+fn no_console_dirs_left(rt: &Runtime) {
+    let left: Vec<_> = std::fs::read_dir(rt.root.path())
+        .expect("root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("#console-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Runs `cmd` under a pty (util-linux `script`), `input` typed into it
+/// (stdin kept open until the command exits); (exit code, output).
+fn in_pty(cmd: &str, input: &str) -> (i32, String) {
+    let out = tempfile::tempfile().expect("out");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn script");
+    let stdin = child.stdin.take();
+    if let Some(mut s) = stdin.as_ref() {
+        s.write_all(input.as_bytes()).expect("type");
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let code = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd}: still running after 60 s under a pty, killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut out = out;
+    let mut text = String::new();
+    use std::io::{Read, Seek};
+    out.seek(std::io::SeekFrom::Start(0)).expect("seek");
+    out.read_to_string(&mut text).expect("read");
+    (code, text)
+}
+
+#[test]
+fn run_in_the_foreground_relays_its_own_terminal() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    // Without a terminal of the caller's: the pty's output comes back on
+    // stdout (CRLF line ends), and the exit status too.
+    let mut b = Bundle::new(&["sh", "-c", "tty; stat -c %t:%T /dev/console; exit 2"]);
+    b.config["process"]["terminal"] = true.into();
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(lines[1], "88:0", "/dev/console is a pty slave: {out:?}");
+    no_console_dirs_left(&rt);
+
+    // Under a terminal, as a user types: input reaches the shell.
+    let mut b = Bundle::new(&["sh"]);
+    b.config["process"]["terminal"] = true.into();
+    b.write();
+    let id = rt.id();
+    let cmd = format!(
+        "{} --root {} run --bundle {} {id}",
+        support::BIN,
+        rt.root.path().display(),
+        b.path().display()
+    );
+    let (code, out) = in_pty(&cmd, "tty; echo in-$((6*7)); exit 3\n");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("in-42"), "{out}");
+    no_console_dirs_left(&rt);
+    // `run` deleted the container after it exited.
+    let (code, _, _) = text(&rt.exec(&["state", &id]));
+    assert_ne!(code, 0);
+}
+
+#[test]
+fn exec_tty_in_the_foreground_relays_its_own_terminal() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&["exec", "-t", &id, "sh", "-c", "tty; exit 4"]));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.starts_with("/dev/pts/") && out.ends_with("\r\n"),
+        "{out:?}"
+    );
+    let cmd = format!(
+        "{} --root {} exec -t {id} sh",
+        support::BIN,
+        rt.root.path().display()
+    );
+    let (code, out) = in_pty(&cmd, "echo in-$((6*7)); exit 5\n");
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("in-42"), "{out}");
+    no_console_dirs_left(&rt);
 }
 
 #[test]

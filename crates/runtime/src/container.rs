@@ -124,6 +124,12 @@ impl Runtime {
     /// container and returns its exit status (128 + signal when killed),
     /// forwarding signals to it; `detach` returns as soon as it runs.
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+        if !detach
+            && opts.console_socket.is_none()
+            && crate::terminal::bundle_wants_terminal(&opts.bundle)
+        {
+            return self.run_relayed(opts, keep);
+        }
         let blocked = block_forwarded()?;
         let pid = match self.launch(opts) {
             Ok(pid) => pid,
@@ -139,6 +145,46 @@ impl Runtime {
         let exit = wait_forwarding(&blocked, pid);
         let _ = blocked.restore();
         let exit = exit?;
+        if !keep {
+            self.cleanup(&Record::load(&self.root, &opts.id)?)?;
+        }
+        Ok(exit.shell_code())
+    }
+
+    /// `run` in the foreground of a container with a terminal and no
+    /// console socket: the runtime receives the pty master itself and
+    /// relays it to its own stdio until the container exits (as runc does).
+    fn run_relayed(&self, opts: &CreateOptions, keep: bool) -> Result<i32> {
+        let console = crate::terminal::OwnConsole::bind(&self.root)?;
+        let signals = forwarded_signalfd()?;
+        let opts = CreateOptions {
+            console_socket: Some(console.path().to_path_buf()),
+            ..opts.clone()
+        };
+        let pid = self.launch(&opts)?;
+        let exit = match console.receive() {
+            Ok(master) => crate::terminal::relay(master, pid, &signals)
+                .map_err(sys("relaying the container's terminal")),
+            Err(e) => {
+                let _ = signal::kill(pid, libc::SIGKILL);
+                let _ = signal::wait_child(pid);
+                Err(e)
+            }
+        };
+        drop(signals);
+        drop(console);
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(e) => {
+                if !keep {
+                    if let Ok(record) = Record::load(&self.root, &opts.id) {
+                        let _ = signal::kill(record.pid, libc::SIGKILL);
+                        let _ = self.cleanup(&record);
+                    }
+                }
+                return Err(e);
+            }
+        };
         if !keep {
             self.cleanup(&Record::load(&self.root, &opts.id)?)?;
         }
@@ -537,6 +583,13 @@ impl Runtime {
 pub(crate) fn block_forwarded() -> Result<SignalSet> {
     let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
     SignalSet::block(&sigs).map_err(sys("blocking signals"))
+}
+
+/// The signals `run` and `exec` forward, and `SIGCHLD`, as a signalfd for
+/// a relay's poll loop; blocked before the fork, like [`block_forwarded`].
+pub(crate) fn forwarded_signalfd() -> Result<signal::SignalFd> {
+    let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
+    signal::SignalFd::new(&sigs).map_err(sys("blocking signals"))
 }
 
 /// Waits for the child `pid`, forwarding every other blocked signal to it.
