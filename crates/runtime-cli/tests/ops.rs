@@ -208,3 +208,94 @@ fn ps_lists_the_containers_processes() {
     let table = ok(rt.exec(&["ps", &id, "-o", "pid,args"]));
     assert_eq!(table.lines().count(), 3, "{table}");
 }
+
+/// A cgroup someone froze before `create`: the init would freeze as it
+/// joins and `run` would hang; it is refused instead, and left as it was
+/// (found by runc's own test "run/create should refuse pre-existing frozen
+/// cgroup").
+#[test]
+fn a_pre_frozen_cgroup_is_refused_not_waited_for() {
+    if !privileged() {
+        return;
+    }
+    let name = format!("berth-test-frozen-{}", std::process::id());
+    let (dir, file, frozen, thawed) = if std::path::Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        (
+            PathBuf::from("/sys/fs/cgroup/freezer").join(&name),
+            "freezer.state",
+            "FROZEN",
+            "THAWED",
+        )
+    } else {
+        (
+            PathBuf::from("/sys/fs/cgroup").join(&name),
+            "cgroup.freeze",
+            "1",
+            "0",
+        )
+    };
+    std::fs::create_dir(&dir).expect("mkdir cgroup");
+    // Thawed and removed whatever happens below.
+    struct Cleanup(PathBuf, &'static str, &'static str);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join(self.1), self.2);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = std::fs::remove_dir(&self.0);
+            // A runtime that went ahead made the same name elsewhere.
+            if let Some(name) = self.0.file_name() {
+                for h in std::fs::read_dir("/sys/fs/cgroup")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let _ = std::fs::remove_dir(h.path().join(name));
+                }
+            }
+        }
+    }
+    let _cleanup = Cleanup(dir.clone(), file, thawed);
+    std::fs::write(dir.join(file), frozen).expect("freeze");
+
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["cgroupsPath"] = format!("/{name}").into();
+    b.write();
+    let id = rt.id();
+    let out = tempfile::tempfile().expect("out");
+    let mut child = rt
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(out.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn run");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > end {
+            // Thawing lets the stuck init go on, and the run finish.
+            let _ = std::fs::write(dir.join(file), thawed);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run into a frozen cgroup hung for 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let err = {
+        use std::io::{Read, Seek};
+        let mut out = out;
+        let mut s = String::new();
+        out.seek(std::io::SeekFrom::Start(0)).expect("seek");
+        out.read_to_string(&mut s).expect("read");
+        s
+    };
+    assert!(!status.success());
+    assert!(err.contains("cgroup unexpectedly frozen"), "{err}");
+    // Not ours: still there, still frozen.
+    assert_eq!(read(&dir.join(file)), frozen);
+}

@@ -263,6 +263,17 @@ impl Runtime {
             .map(|s| berth_seccomp::compile_cached(s, &self.root.join("#seccomp-cache")))
             .transpose()?;
         let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
+        // A cgroup frozen beforehand would freeze the init as it joins, and
+        // create would wait for it for ever: refuse it, as runc does (and
+        // leave it, which is not ours, in place).
+        if cgroup.frozen().unwrap_or(false) {
+            return Err(Error::InvalidArg {
+                arg: "linux.cgroupsPath".into(),
+                reason:
+                    "container's cgroup unexpectedly frozen; thaw it or choose another cgroupsPath"
+                        .into(),
+            });
+        }
         guard.cgroup = Some(cgroup.clone());
         // A process in a new user namespace has no rights on the host's
         // cgroupfs: the parent moves it. Otherwise it moves itself, which on
