@@ -556,3 +556,29 @@ fn preserved_and_socket_activation_fds_reach_the_process() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["1 1", "listen", "preserved", "closed"], "{out}");
 }
+
+/// The working directory is entered with the runtime's privileges first,
+/// then (if refused) as the process's user, as runc does: uid 0 without
+/// CAP_DAC_OVERRIDE (runc's default capabilities) can exec into a container
+/// whose cwd only its owner may enter, and so can that owner (found by
+/// runc's test "runc exec --user with no access to cwd").
+#[test]
+fn cwd_is_entered_before_and_after_taking_the_user() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    let home = b.rootfs().join("home42");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::os::unix::fs::chown(&home, Some(42), Some(42)).expect("chown");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    b.config["process"]["cwd"] = "/home42".into();
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&["exec", "--user", "0", &id, "pwd"]));
+    assert_eq!((code, out.trim()), (0, "/home42"), "{err}");
+    let (code, out, err) = text(&rt.exec(&["exec", "--user", "42", &id, "pwd"]));
+    assert_eq!((code, out.trim()), (0, "/home42"), "{err}");
+}

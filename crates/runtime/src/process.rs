@@ -55,12 +55,34 @@ pub fn load_seccomp(
     Ok(())
 }
 
+/// The first try at `process.cwd`, before the process takes its user and
+/// capabilities: the runtime's privileges reach a directory that the user
+/// without CAP_DAC_OVERRIDE may not (uid 0 with runc's default
+/// capabilities and a `/root` owned by someone else), as runc does.
+/// Returns false when that was refused (EACCES, EPERM), so [`enter_cwd`]
+/// tries again as the user: a directory only its owner may enter (mode
+/// 0700, or a rootless runtime) is the other way round.
+pub fn enter_cwd_early(p: &ProcessPlan) -> Result<bool> {
+    match rustix::process::chdir(&p.cwd) {
+        Ok(()) => {
+            check_cwd_inside_root(p)?;
+            Ok(true)
+        }
+        Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => Ok(false),
+        Err(e) => Err(sys(format!("chdir to {}", p.cwd.display()))(e.into())),
+    }
+}
+
 /// Changes to `process.cwd`, and refuses a working directory outside the
 /// root: one reached through a leaked fd (/proc/self/fd/N) lies outside it
 /// (CVE-2024-21626), which the `..` walk detects.
 pub fn enter_cwd(p: &ProcessPlan) -> Result<()> {
     rustix::process::chdir(&p.cwd)
         .map_err(|e| sys(format!("chdir to {}", p.cwd.display()))(e.into()))?;
+    check_cwd_inside_root(p)
+}
+
+fn check_cwd_inside_root(p: &ProcessPlan) -> Result<()> {
     if !cwd_inside_root().map_err(sys("checking process.cwd"))? {
         return Err(Error::Init(format!(
             "process.cwd {} is outside the container's root",
