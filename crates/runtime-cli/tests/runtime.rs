@@ -381,6 +381,23 @@ fn create_start_state_kill_delete() {
     assert!(!out.status.success());
 }
 
+/// `delete --force` of a container that is not there succeeds, as runc's
+/// does (an engine's cleanup may run twice); without --force it is an
+/// error that names the container.
+#[test]
+fn delete_force_of_a_missing_container_succeeds() {
+    let rt = Runtime::new();
+    let out = rt.exec(&["delete", "--force", "no-such-container"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rt.exec(&["delete", "no-such-container"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-container"));
+}
+
 #[test]
 fn delete_force_of_a_running_container_leaves_nothing() {
     if !privileged() {

@@ -504,7 +504,14 @@ impl Runtime {
     /// `delete`: removes a stopped (or created) container; `force` kills a
     /// running one first.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        let record = Record::load(&self.root, id)?;
+        let record = match Record::load(&self.root, id) {
+            Ok(r) => r,
+            // As runc: forcing the removal of what is not there succeeds,
+            // so an engine's cleanup may repeat itself. (A directory
+            // without a state file may be a create under way: left alone.)
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let status = record.status(&self.root);
         match status {
             ContainerState::Stopped => {}
