@@ -401,14 +401,16 @@ fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<u8, bert
     }
 }
 
-/// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`.
+/// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`, `0`.
 fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
     let bad = || berth_runtime::Error::InvalidArg {
         arg: "signal".into(),
         reason: format!("unknown signal {s:?}"),
     };
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) {
+        // 0 sends nothing and only checks that the processes exist, as
+        // kill(2) (runc takes it too: `kill -a ID 0`).
+        return if (0..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(bad())

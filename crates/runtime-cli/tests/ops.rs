@@ -209,6 +209,33 @@ fn ps_lists_the_containers_processes() {
     assert_eq!(table.lines().count(), 3, "{table}");
 }
 
+/// Once the container has stopped (before `delete`), `ps` lists what is
+/// left in its cgroup (nothing here) and `kill --all ID 0` succeeds, as
+/// runc's do (found by runc's tests "ps after the container stopped" and
+/// "kill detached busybox"); signal 0 reaches a running container too.
+#[test]
+fn ps_and_kill_all_after_the_container_stopped() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    ok(rt.exec(&["kill", &id, "0"]));
+    assert_eq!(rt.state(&id)["status"], "running");
+    ok(rt.exec(&["kill", &id, "KILL"]));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rt.state(&id)["status"] != "stopped" {
+        assert!(std::time::Instant::now() < end, "still {}", rt.state(&id));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(ok(rt.exec(&["ps", "--format", "json", &id])).trim(), "[]");
+    ok(rt.exec(&["kill", "--all", &id, "0"]));
+    // Without --all there is no init left to signal.
+    assert!(!rt.exec(&["kill", &id, "0"]).status.success());
+    ok(rt.exec(&["delete", &id]));
+}
+
 /// A cgroup someone froze before `create`: the init would freeze as it
 /// joins and `run` would hang; it is refused instead, and left as it was
 /// (found by runc's own test "run/create should refuse pre-existing frozen
