@@ -781,3 +781,55 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
         assert_eq!(out, "77\n", "cgroupns={cgroupns}");
     }
 }
+
+/// A read-only tmpfs on /dev (runc's test "ro /dev mount"): mounted
+/// writable, filled with the devices, then made read-only.
+#[test]
+fn read_only_dev_gets_its_devices_first() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep '^tmpfs /dev ' /proc/mounts; echo x >/dev/null && echo null-ok; touch /dev/new || echo refused",
+    ]);
+    let mounts = b.config["mounts"].as_array_mut().expect("mounts");
+    let dev = mounts
+        .iter_mut()
+        .find(|m| m["destination"] == "/dev")
+        .expect("/dev mount");
+    dev["options"]
+        .as_array_mut()
+        .expect("options")
+        .push("ro".into());
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains(" ro,"), "{out}");
+    assert_eq!(&lines[1..], ["null-ok", "refused"], "{out}");
+}
+
+/// The init's own error, not the parent's "Broken pipe", when it fails in
+/// its first mounts (made while the parent sets up the cgroups): the
+/// parent's next message finds it gone, and reads why.
+#[test]
+fn an_early_mount_failure_reports_the_inits_error() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["mounts"].as_array_mut().expect("mounts").insert(
+        1,
+        serde_json::json!({"destination": "/mnt", "type": "bind",
+                "source": "/nonexistent-berth-source", "options": ["bind"]}),
+    );
+    for _ in 0..5 {
+        let (code, out, err) = rt.run(&b);
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("/nonexistent-berth-source"), "{err}");
+        assert!(!err.contains("Broken pipe"), "{err}");
+    }
+}

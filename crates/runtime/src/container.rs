@@ -372,9 +372,7 @@ impl Runtime {
                 write_id_maps(pid, u, g)?;
             }
         }
-        parent_chan
-            .send(&ToChild::Go { pid })
-            .map_err(sys("talking to the container's init"))?;
+        send_or_why(&parent_chan, &ToChild::Go { pid }, pid)?;
 
         let record = Record {
             oci_version: plan.spec.version().clone(),
@@ -403,9 +401,7 @@ impl Runtime {
                         plan.hooks.create_runtime().as_ref(),
                         &st,
                     )?;
-                    parent_chan
-                        .send(&ToChild::Continue)
-                        .map_err(sys("talking to the container's init"))?;
+                    send_or_why(&parent_chan, &ToChild::Continue, pid)?;
                 }
                 Some(ToParent::Ready) => break,
                 Some(ToParent::Failed(m)) => return Err(Error::Init(m)),
@@ -601,6 +597,21 @@ impl Runtime {
 pub(crate) fn block_forwarded() -> Result<SignalSet> {
     let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
     SignalSet::block(&sigs).map_err(sys("blocking signals"))
+}
+
+/// Sends `msg` to the init `pid`. When that fails, the init has usually
+/// failed first (the early start lets it mount while the parent sets up the
+/// cgroups): its `Failed` message, queued before it exited, says why, which
+/// a bare EPIPE would not.
+fn send_or_why(chan: &Channel, msg: &ToChild, pid: i32) -> Result<()> {
+    let Err(e) = chan.send(msg) else {
+        return Ok(());
+    };
+    Err(match chan.recv::<ToParent>() {
+        Ok(Some(ToParent::Failed(m))) => Error::Init(m),
+        Ok(None) => Error::Init(init_death(pid)),
+        _ => sys("talking to the container's init")(e),
+    })
 }
 
 /// The signals `run` and `exec` forward, and `SIGCHLD`, as a signalfd for

@@ -152,7 +152,12 @@ fn mount_one(
             let target = ensure_in_root(root, dest, Kind::Dir)
                 .map_err(sys(what("creating mount point", dest)))?;
             let data = (!m.options.data.is_empty()).then_some(m.options.data.as_str());
-            let flags = m.options.flags & !libc::MS_REMOUNT;
+            let mut flags = m.options.flags & !libc::MS_REMOUNT;
+            if read_only_later(m) {
+                // Devices, mount points and files go in first; `finish`
+                // makes it read-only (as runc: a `ro` /dev is usual).
+                flags &= !libc::MS_RDONLY;
+            }
             match mount::mount_fs_at(source, target.as_fd(), fstype, flags, data) {
                 Ok(()) => {}
                 // sysfs (and mqueue) cannot be mounted in a user namespace
@@ -364,9 +369,25 @@ fn dev_symlinks(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Masked and read-only paths, then the read-only root: the last changes
-/// before `pivot_root`, after the createContainer hooks.
+/// A read-only tmpfs is mounted writable and made read-only in [`finish`]:
+/// what goes into it (the devices of a `/dev`, the mount points of later
+/// mounts) is created in between.
+fn read_only_later(m: &MountPlan) -> bool {
+    matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs")
+        && m.options.flags & libc::MS_RDONLY != 0
+}
+
+/// Read-only tmpfs mounts, masked and read-only paths, then the read-only
+/// root: the last changes before `pivot_root`, after the createContainer
+/// hooks.
 pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Result<()> {
+    for m in plan.mounts.iter().filter(|m| read_only_later(m)) {
+        let target = open_in_root(root, &m.destination, OFlags::PATH)
+            .map_err(sys(what("reopening", &m.destination)))?;
+        let flags = m.options.flags & !(libc::MS_REC | libc::MS_REMOUNT | libc::MS_BIND);
+        mount::remount_bind_at(target.as_fd(), flags)
+            .map_err(sys(what("making read-only", &m.destination)))?;
+    }
     for p in &plan.masked_paths {
         let target = match open_in_root(root, p, OFlags::PATH) {
             Ok(t) => t,
