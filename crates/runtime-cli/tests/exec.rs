@@ -582,3 +582,44 @@ fn cwd_is_entered_before_and_after_taking_the_user() {
     let (code, out, err) = text(&rt.exec(&["exec", "--user", "42", &id, "pwd"]));
     assert_eq!((code, out.trim()), (0, "/home42"), "{err}");
 }
+
+/// A non-root process owns the terminal (and the stdio) it is given, as
+/// with runc (its tests "run/exec [tty owner]"): a pty slave is otherwise
+/// root's, and `/dev/stdout` cannot be reopened by the process.
+#[test]
+fn a_non_root_process_owns_its_terminal_and_stdio() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "stat -c %u $(tty)"]);
+    b.config["process"]["terminal"] = true.into();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let (code, out, err) = rt.run(&b);
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000",
+        &id,
+        "sh",
+        "-c",
+        "stat -c %u $(tty)",
+    ]));
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    // Plain stdio (files here, pipes under an engine): reopened by path.
+    let (code, out, err) = text(&rt.exec(&[
+        "exec",
+        "-u",
+        "1000",
+        &id,
+        "sh",
+        "-c",
+        "echo via-path >/dev/stdout",
+    ]));
+    assert_eq!((code, out.trim()), (0, "via-path"), "{err}");
+}
