@@ -13,6 +13,8 @@ packages=(
   nftables
   # engine tests drive berth-runtime through the real engines; conformance compares with crun
   containerd docker.io podman crun
+  # conformance (scripts/conformance.sh): runc's bats integration tests and their Go helpers
+  bats jq gawk golang-go
   # benchmarks
   hyperfine time
 )
