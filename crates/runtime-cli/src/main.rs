@@ -389,7 +389,7 @@ fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<u8, bert
                 ) if !once => return Ok(0),
                 Err(e) => return Err(e),
             };
-        let line = observe::stats_event(id, &stats).to_string();
+        let line = observe::stats_event(id, &stats);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
             return Ok(0);
