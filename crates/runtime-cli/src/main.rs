@@ -12,13 +12,21 @@ mod exec;
 mod observe;
 mod update;
 
+/// `-v`/`--version` in runc's shape (`NAME version X`, then `spec: Y`),
+/// which Docker's `info` parses for its default runtime.
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
-    version,
+    version = VERSION,
+    disable_version_flag = true,
     about = "An OCI container runtime (runc-compatible command line)"
 )]
 struct Cli {
+    /// Print the version (runc's -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     /// Directory for container state.
     #[arg(
         long,
@@ -470,3 +478,28 @@ fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
 /// and 33 for itself).
 const SIGRTMIN: i32 = 34;
 const SIGRTMAX: i32 = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn version_has_runcs_shape() {
+        for flag in ["-v", "--version"] {
+            let e = Cli::try_parse_from(["berth-runtime", flag])
+                .err()
+                .expect("version exits early");
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        }
+        let text = Cli::command().render_version();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                concat!("berth-runtime version ", env!("CARGO_PKG_VERSION")),
+                "spec: 1.2.0"
+            ]
+        );
+    }
+}
