@@ -834,3 +834,34 @@ fn an_early_mount_failure_reports_the_inits_error() {
         assert!(!err.contains("Broken pipe"), "{err}");
     }
 }
+
+/// A device the spec lists gets only what the spec's device rules allow
+/// (runc's test "device cgroup deny"): no blanket `rwm` of the runtime's
+/// own, which would undo an engine's `--device /dev/x:/dev/x:r`.
+#[test]
+fn spec_devices_get_only_what_the_rules_allow() {
+    if !privileged() {
+        return;
+    }
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: needs /dev/fuse (10:229) on the host");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "true </dev/fuse; echo r=$?; true >/dev/fuse; echo w=$?",
+    ]);
+    b.config["linux"]["devices"] = serde_json::json!([
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}
+    ]);
+    b.config["linux"]["resources"]["devices"] = serde_json::json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"}
+    ]);
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["r=0", "w=1"], "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
