@@ -17,7 +17,8 @@
 # once per runtime with RUNC=<binary>, in a private mount and network namespace, under a pty.
 #
 # Environment: BERTH_RUNTIME (default: build with scripts/build-static.sh), RUNC_TAG,
-# RUNTIMES (default "berth runc crun"), BATS_JOBS (parallel bats jobs, default 1).
+# RUNTIMES (default "berth runc crun"), BATS_JOBS (parallel bats jobs, default 1),
+# HANG_LIMIT (seconds after which a runtime command of a test is killed, default 90).
 # Needs root; scripts/install-deps.sh installs bats, jq, golang-go, runc and crun.
 set -euo pipefail
 
@@ -30,7 +31,7 @@ tag="${RUNC_TAG:-v1.1.5}"
 runtimes="${RUNTIMES:-berth runc crun}"
 
 [ "$(id -u)" = 0 ] || { echo "conformance.sh: needs root" >&2; exit 1; }
-for tool in bats jq gawk go git runc crun unshare script; do
+for tool in bats jq gawk go git runc crun unshare script pgrep; do
   command -v "$tool" >/dev/null || {
     echo "conformance.sh: $tool not found (scripts/install-deps.sh installs it)" >&2
     exit 1
@@ -105,10 +106,29 @@ for rt in $runtimes; do
     # The tests expect a terminal (runc spec's default is terminal: true and `run` then uses
     # the caller's /dev/tty): util-linux `script` gives them a pty.
     export RUNC="${bin[$rt]}"
-    # A test that hangs (a runtime waiting for ever) fails after BATS_TEST_TIMEOUT seconds.
-    export BATS_TEST_TIMEOUT="${BATS_TEST_TIMEOUT:-120}"
+    # bats makes its run directories under TMPDIR: every runtime command of a test names
+    # one (`--root $TMPDIR/bats-run-*/...`), which is how the watchdog below finds them.
+    export TMPDIR="$work/tmp"
+    mkdir -p "$TMPDIR"
+    # A runtime command that hangs (waiting for ever on something it does not support) is
+    # killed after HANG_LIMIT seconds, and its test fails. (BATS_TEST_TIMEOUT would do it, but
+    # its timer is a child of the test's shell, which the tests' bare `wait` then waits for.)
+    (
+      while sleep 10; do
+        for p in $(pgrep -f -- "--root $TMPDIR/bats-run-" || true); do
+          age="$(ps -o etimes= -p "$p" 2>/dev/null | tr -d ' ')"
+          if [ -n "$age" ] && [ "$age" -gt "${HANG_LIMIT:-90}" ]; then
+            echo "watchdog: killed $p after ${age}s: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)" >>"$work/$rt.watchdog"
+            kill -KILL "$p" 2>/dev/null || true
+          fi
+        done
+      done
+    ) &
+    watchdog=$!
     cmd="bats --tap ${BATS_JOBS:+--jobs $BATS_JOBS} ${files[*]} >$tap 2>$work/$rt.stderr"
     unshare --mount --propagation private --net -- script -qec "$cmd" /dev/null </dev/null >/dev/null || true
+    kill "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
   )
   total=$(grep -cE '^(ok|not ok) ' "$tap" || true)
   skip=$(grep -cE '^ok .* # skip' "$tap" || true)
