@@ -631,16 +631,16 @@ fn mkdir(p: &Path) -> Result<(), Error> {
 }
 
 /// v1 cpuset: a new cgroup starts with empty cpus/mems and refuses tasks, so copy the parent's
-/// at every level we create (runc does the same).
+/// at every level on the way, also at a level that exists but was left empty by whoever made
+/// it (a pod's cgroup made with a bare mkdir): runc does the same.
 fn create_cpuset(d: &Dir) -> Result<(), Error> {
     let mut cur = d.mount.clone();
     for c in rel(&d.path).components() {
         let parent = cur.clone();
         cur.push(c);
-        if cur.exists() {
-            continue;
+        if !cur.exists() {
+            mkdir(&cur)?;
         }
-        mkdir(&cur)?;
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let mine = cur.join(f);
             let Some(v) = fsio::read_opt(&mine)? else {
