@@ -344,8 +344,18 @@ fn create_start_state_kill_delete() {
     assert!(!out.status.success(), "a second start must fail");
 
     let list = rt.exec(&["list", "--format", "json"]);
+    // runc's fields in runc's order (its test "list" matches the text).
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        text.starts_with(&format!(
+            r#"[{{"ociVersion":"1.2.0","id":"{id}","pid":{pid},"#
+        )),
+        "{text}"
+    );
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("list json");
     assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["rootfs"], b.rootfs().display().to_string());
+    assert_eq!(list[0]["owner"], "root");
 
     let out = rt.exec(&["delete", &id]);
     assert!(

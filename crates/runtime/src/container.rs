@@ -49,13 +49,16 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
 }
 
-/// One row of `list`.
+/// One row of `list`; its JSON has runc's fields in runc's order.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
     pub id: String,
     pub pid: i32,
     pub status: String,
     pub bundle: PathBuf,
+    pub rootfs: PathBuf,
     pub created: String,
     pub owner: String,
 }
@@ -580,12 +583,18 @@ impl Runtime {
             };
             let status = self.status(&r);
             out.push(Summary {
+                oci_version: r.oci_version,
                 pid: if status == Status::Stopped { 0 } else { r.pid },
                 status: status.to_string(),
                 id,
                 bundle: r.bundle,
+                rootfs: r.rootfs,
                 created: r.created,
-                owner: r.owner,
+                owner: if r.owner.is_empty() {
+                    "root".into()
+                } else {
+                    r.owner
+                },
             });
         }
         Ok(out)
