@@ -184,7 +184,14 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report(&cli, &e.to_string());
-            ExitCode::from(1)
+            // As runc: `exec` fails with 255, which no process's own exit
+            // status (0-255 from the process, 128+N for a signal) is taken
+            // to mean by convention; every other command with 1.
+            ExitCode::from(if matches!(cli.cmd, Cmd::Exec(_)) {
+                255
+            } else {
+                1
+            })
         }
     }
 }

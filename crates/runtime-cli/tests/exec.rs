@@ -134,9 +134,16 @@ fn exec_returns_the_exit_status() {
     // Not pid 1 of its namespace: it can be killed from inside.
     let (code, _, err) = text(&rt.exec(&["exec", &id, "sh", "-c", "kill -KILL $$"]));
     assert_eq!(code, 128 + 9, "{err}");
+    // The runtime's own failures: 255, as runc (its test "exec [exit codes]").
     let (code, _, err) = text(&rt.exec(&["exec", &id, "no-such-program"]));
-    assert_ne!(code, 0);
+    assert_eq!(code, 255, "{err}");
     assert!(err.contains("no-such-program"), "{err}");
+    let (code, _, err) = text(&rt.exec(&["exec", "--pid-file", "/non-existent/dir", &id, "true"]));
+    assert_eq!(code, 255, "{err}");
+    let (code, _, err) = text(&rt.exec(&["exec", "no-such-container", "true"]));
+    assert_eq!(code, 255, "{err}");
+    let (code, _, _) = text(&rt.exec(&["exec", &id, "false"]));
+    assert_eq!(code, 1);
 }
 
 #[test]
