@@ -110,6 +110,8 @@ for rt in $runtimes; do
     # one (`--root $TMPDIR/bats-run-*/...`), which is how the watchdog below finds them.
     export TMPDIR="$work/tmp"
     mkdir -p "$TMPDIR"
+    # The user-namespace tests' mapped root must get through to its bundle (mktemp made these 0700).
+    chmod a+x "$work" "$TMPDIR"
     # A runtime command that hangs (waiting for ever on something it does not support) is
     # killed after HANG_LIMIT seconds, and its test fails. (BATS_TEST_TIMEOUT would do it, but
     # its timer is a child of the test's shell, which the tests' bare `wait` then waits for.)
