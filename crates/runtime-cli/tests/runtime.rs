@@ -875,3 +875,36 @@ fn spec_devices_get_only_what_the_rules_allow() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["r=0", "w=1"], "{err}");
     assert!(err.contains("Operation not permitted"), "{err}");
 }
+
+/// With --no-pivot the host's mounts stay under the moved root, and a full
+/// procfs there would let the container mount a fresh, unmasked one (from
+/// a new user namespace, with CAP_SETFCAP for its id map): the host's full
+/// procfs and sysfs mounts are detached first, as runc does (its test
+/// "--no-pivot must not expose bare /proc").
+#[test]
+fn no_pivot_does_not_expose_a_bare_proc() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-euxc",
+        "mount -t proc none /proc && echo h > /proc/sysrq-trigger",
+    ]);
+    for set in ["bounding", "permitted"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("capability set")
+            .push("CAP_SETFCAP".into());
+    }
+    b.write();
+    let id = rt.id();
+    let bundle = b.path().display().to_string();
+    let out = rt.exec(&["run", "--no-pivot", "--bundle", &bundle, &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("mount: permission denied"), "{err}");
+}
