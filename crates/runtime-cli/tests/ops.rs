@@ -326,3 +326,68 @@ fn a_pre_frozen_cgroup_is_refused_not_waited_for() {
     // Not ours: still there, still frozen.
     assert_eq!(read(&dir.join(file)), frozen);
 }
+
+/// Under a parent with a CPU limit (a pod's), a shorter period with a
+/// smaller quota: the kernel refuses the period first (old quota / new
+/// period would exceed the parent), so it is written again after the quota,
+/// as runc does (its test "update cpu period in a pod cgroup with pod limit
+/// set"). v1 only.
+#[test]
+fn update_shorter_period_under_a_limited_parent() {
+    if !privileged() {
+        return;
+    }
+    let cpu = PathBuf::from("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.cfs_quota_us").exists() {
+        eprintln!("skipped: needs the v1 cpu controller at /sys/fs/cgroup/cpu");
+        return;
+    }
+    let pod = format!("berth-test-pod-{}", std::process::id());
+    // Removed (with whatever the runtime left in it) whatever happens below.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for h in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let dir = h.path().join(&self.0);
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+    }
+    let _cleanup = Cleanup(pod.clone());
+    std::fs::create_dir(cpu.join(&pod)).expect("mkdir pod");
+    std::fs::write(cpu.join(&pod).join("cpu.cfs_quota_us"), "50000").expect("pod limit");
+
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.config["linux"]["cgroupsPath"] = format!("/{pod}/ctr").into();
+    let id = rt.run_detached(&b);
+    let dir = cpu.join(&pod).join("ctr");
+    // Above the pod's 50%: refused; 40% is fine.
+    assert!(!rt
+        .exec(&["update", "--cpu-quota", "60000", &id])
+        .status
+        .success());
+    ok(rt.exec(&["update", "--cpu-quota", "40000", &id]));
+    // 30% with a tenth of the period: the new period under the old quota
+    // alone (40000 / 10000) would be 400%.
+    ok(rt.exec(&[
+        "update",
+        "--cpu-period",
+        "10000",
+        "--cpu-quota",
+        "3000",
+        &id,
+    ]));
+    assert_eq!(read(&dir.join("cpu.cfs_period_us")), "10000");
+    assert_eq!(read(&dir.join("cpu.cfs_quota_us")), "3000");
+    ok(rt.exec(&["delete", "--force", &id]));
+}
