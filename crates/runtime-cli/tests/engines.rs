@@ -304,16 +304,51 @@ impl Drop for Sandbox {
     }
 }
 
-/// rmdir of a cgroup directory and everything under it, deepest first.
+/// rmdir of a cgroup directory and everything under it, deepest first. A
+/// controller this host does not mount (hugetlb, net_cls... here: v1 names
+/// on the /sys/fs/cgroup tmpfs) is a plain directory in which podman still
+/// writes its `tasks` files: removed as ordinary files. A cgroup whose last
+/// process is still exiting is tried again for a while.
 fn remove_cgroup_tree(dir: &Path) {
+    let on_tmpfs = rustix::fs::statfs(dir).is_ok_and(|s| s.f_type == libc::TMPFS_MAGIC);
+    if on_tmpfs {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("cannot remove {}: {e}", dir.display());
+        }
+        return;
+    }
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             remove_cgroup_tree(&e.path());
         }
     }
-    if let Err(e) = std::fs::remove_dir(dir) {
-        eprintln!("cannot remove cgroup {}: {e}", dir.display());
+    let mut last = None;
+    let gone = eventually(Duration::from_secs(5), || match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            last = Some(e);
+            false
+        }
+    });
+    if !gone {
+        eprintln!("cannot remove cgroup {}: {last:?}", dir.display());
     }
+}
+
+/// Tears the sandbox down and checks that nothing of the engine's cgroup
+/// parent is left in any hierarchy.
+fn tear_down(sb: Sandbox) {
+    let name = sb.cgroup.clone();
+    drop(sb);
+    let left: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|h| h.path().join(&name))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// Directories named `cgroup/...` (the engine's parent) in any hierarchy.
@@ -583,6 +618,7 @@ fn containerd_runs_execs_pauses_and_kills_through_berth_runtime() {
         "cgroups left after delete: {:?}",
         cgroup_children(&ctr.ns, "c2")
     );
+    tear_down(sb);
 }
 
 // ---------------------------------------------------------------- dockerd
@@ -778,6 +814,7 @@ fn dockerd_runs_execs_pauses_stats_and_stops_through_berth_runtime() {
         "cgroups left after rm: {:?}",
         cgroup_children(&sb.cgroup, &id)
     );
+    tear_down(sb);
 }
 
 // ---------------------------------------------------------------- podman
@@ -891,4 +928,5 @@ fn podman_runs_and_execs_through_berth_runtime() {
             && cgroup_children(&sb.cgroup, &id).is_empty(),
         "cgroups left after rm"
     );
+    tear_down(sb);
 }
