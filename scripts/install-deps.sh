@@ -8,6 +8,8 @@ packages=(
   build-essential pkg-config libseccomp-dev
   # tests: a tiny busybox rootfs, the runc anchor, a cgroup v2 VM, the image tools
   busybox-static runc iproute2 qemu-system-x86 cpio
+  # --init runs a static tini, as Docker's docker-init
+  tini
   docker-registry skopeo apache2-utils openssl
   # network tests look at the rules berth leaves (nft) from a test namespace
   nftables
@@ -17,6 +19,8 @@ packages=(
   bats jq gawk golang-go
   # benchmarks
   hyperfine time
+  # the demo of scripts/setup.sh and the port benchmark fetch over HTTP
+  curl
 )
 
 missing=()

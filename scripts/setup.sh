@@ -38,5 +38,23 @@ PY
 echo
 echo "== berth-runtime run: an isolated busybox container"
 unshare --mount --propagation private -- "$bin/berth-runtime" --root "$state" run --bundle "$demo" demo
+
+# The main job: an image, a container from it with a published port, and
+# the port answering. In a private mount and network namespace, so the demo
+# leaves nothing on this machine (its root and run root are temporary).
+echo
+echo "== berth: an image from the same rootfs, a web server on a published port"
+tar -C "$demo/rootfs" -cf "$demo/rootfs.tar" .
+unshare --mount --net --propagation private -- bash -euo pipefail -c '
+  ip link set lo up
+  b=("$1" --root "$2/root" --run-root "$2/run")
+  "${b[@]}" import "$3" demo:latest >/dev/null
+  "${b[@]}" run --rm demo:latest ip -4 -o addr show eth0
+  "${b[@]}" run -d --name web -p 8080:80 demo:latest \
+    sh -c "mkdir -p /www && echo served by berth > /www/index.html && exec httpd -f -p 80 -h /www" >/dev/null
+  "${b[@]}" ps
+  for _ in $(seq 1 50); do curl -fs http://127.0.0.1:8080/ && break; sleep 0.1; done
+  "${b[@]}" rm -f web >/dev/null
+' demo "$bin/berth" "$state" "$demo/rootfs.tar"
 echo
 echo "Done. Run the tests with: ./scripts/test.sh"

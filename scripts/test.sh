@@ -26,8 +26,20 @@ else
   echo "test.sh: not root: privileged tests will report themselves skipped" >&2
   runner=(cargo test --workspace --no-fail-fast)
 fi
+# berth's bridges and nftables table in the host's network namespace: the
+# tests make theirs in namespaces of their own and must leave these alone.
+host_net() {
+  { ip -o link show 2>/dev/null | grep -E '^[0-9]+: berth' || true
+    command -v nft >/dev/null && nft list tables 2>/dev/null | grep -w berth || true; } | sed 's/^[0-9]*: //; s/[:@].*//' | sort
+}
+host_net_before="$(host_net)"
 status=0
 "${runner[@]}" 2>&1 | tee "$log" || status=$?
+if [ "$(host_net)" != "$host_net_before" ]; then
+  echo "test.sh: the tests changed berth's links or nftables table in the host's network namespace:" >&2
+  diff <(echo "$host_net_before") <(host_net) >&2 || true
+  status=1
+fi
 
 # One closing line for the whole run: the sum over every test binary.
 read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")

@@ -63,8 +63,11 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `SOURCE_DATE_EPOCH`: timestamps in the image and its layers.
     pub epoch: Option<u64>,
-    /// The runtime (state under the run root) for RUN steps.
-    pub runtime: Option<berth_runtime::Runtime>,
+    /// The engine (its run root, runtime and networks) for RUN steps;
+    /// `None`: the default roots (`/var/lib/berth`, `/run/berth`).
+    pub engine: Option<berth_engine::Engine>,
+    /// RUN steps' network unless they say otherwise (`--network`).
+    pub network: run::StepNetwork,
 }
 
 /// The built image.
@@ -77,7 +80,7 @@ pub struct Built {
 }
 
 /// A finished stage.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StageOut {
     pub(crate) image: ImageState,
     pub(crate) key: String,
@@ -91,7 +94,10 @@ pub(crate) struct Builder<'a> {
     pub(crate) lex: Lex,
     pub(crate) ignore: Matcher,
     pub(crate) context: std::os::fd::OwnedFd,
+    /// The step being run (its `#N`), from `steps`.
     pub(crate) step: usize,
+    /// Hands out step numbers, also to stages running in other processes.
+    pub(crate) steps: &'a crate::schedule::StepCounter,
     pub(crate) used_args: Vec<String>,
     pub(crate) new_layer_sizes: Vec<(Digest, u64)>,
     pub(crate) seq: u64,
@@ -121,6 +127,7 @@ pub fn build(
         ))
     })?;
     let ignore = read_ignore(&context)?;
+    let steps = crate::schedule::StepCounter::new()?;
     let mut b = Builder {
         store,
         opts,
@@ -130,6 +137,7 @@ pub fn build(
         ignore,
         context,
         step: 0,
+        steps: &steps,
         used_args: Vec::new(),
         new_layer_sizes: Vec::new(),
         seq: 0,
@@ -150,14 +158,7 @@ pub fn build(
             })?,
     };
     let needed = needed_stages(&df.stages, target, &b.lex, &meta);
-    let mut done: Vec<Option<StageOut>> = vec![None; df.stages.len()];
-    for i in 0..=target {
-        if !needed.contains(&i) {
-            continue;
-        }
-        let out = b.stage(&df.stages, i, &done, &meta)?;
-        done[i] = Some(out);
-    }
+    let mut done = crate::schedule::run_stages(&mut b, &df.stages, &needed, &meta)?;
     let final_state = done[target]
         .take()
         .ok_or_else(|| BuildError::Step("internal: target stage not built".into()))?;
@@ -229,8 +230,21 @@ fn needed_stages(stages: &[Stage], target: usize, lex: &Lex, meta: &[String]) ->
     let mut need = vec![target];
     let mut i = 0;
     while i < need.len() {
-        let s = &stages[need[i]];
-        let idx = need[i];
+        for r in stage_deps(stages, need[i], lex, meta) {
+            if !need.contains(&r) {
+                need.push(r);
+            }
+        }
+        i += 1;
+    }
+    need
+}
+
+/// The earlier stages stage `idx` reads: its `FROM`, `COPY --from`,
+/// `RUN --mount from=`.
+pub(crate) fn stage_deps(stages: &[Stage], idx: usize, lex: &Lex, meta: &[String]) -> Vec<usize> {
+    {
+        let s = &stages[idx];
         let mut refs = Vec::new();
         let base = lex
             .process_word(&s.base, &meta)
@@ -252,14 +266,10 @@ fn needed_stages(stages: &[Stage], target: usize, lex: &Lex, meta: &[String]) ->
                 }
             }
         }
-        for r in refs {
-            if !need.contains(&r) {
-                need.push(r);
-            }
-        }
-        i += 1;
+        refs.sort_unstable();
+        refs.dedup();
+        refs
     }
-    need
 }
 
 pub(crate) fn now_or(epoch: Option<u64>) -> String {
@@ -280,9 +290,19 @@ pub(crate) struct Cached {
 }
 
 impl Builder<'_> {
+    /// One progress line, written at once (stages in other processes
+    /// write theirs through [`crate::schedule`]) while no RUN launch has
+    /// fds 0-2 swapped.
     pub(crate) fn say(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{line}");
+        let _g = run::stdio_lock();
+        let _ = self.out.write_all(format!("{line}\n").as_bytes());
         let _ = self.out.flush();
+    }
+
+    /// Takes the next step number.
+    pub(crate) fn next_step(&mut self) -> usize {
+        self.step = self.steps.next();
+        self.step
     }
 
     fn meta_args(&mut self, args: &[(String, Option<String>)]) -> Result<Vec<String>, BuildError> {
@@ -322,7 +342,7 @@ impl Builder<'_> {
             .map_err(|e| BuildError::Step(e.to_string()))
     }
 
-    fn stage(
+    pub(crate) fn stage(
         &mut self,
         stages: &[Stage],
         idx: usize,
@@ -341,7 +361,7 @@ impl Builder<'_> {
             Some(name) => format!("{name} {n}/{total}"),
             None => format!("{n}/{total}"),
         };
-        self.step += 1;
+        self.next_step();
         let started = Instant::now();
         self.say(&format!("#{} [{}] FROM {base}", self.step, label(1)));
         let (image, key) = if base.eq_ignore_ascii_case("scratch") {
@@ -474,7 +494,7 @@ impl Builder<'_> {
                 let w = self.expand(w, &vars)?;
                 let wd = config::join_workdir(&st.image.workdir(), &w);
                 st.image.set("WorkingDir", json!(wd));
-                self.step += 1;
+                self.next_step();
                 let step = self.step;
                 self.say(&format!("#{step} [{label}] WORKDIR {wd}"));
                 if wd == "/" {
@@ -483,7 +503,7 @@ impl Builder<'_> {
                 }
                 let key = format!("workdir {wd} user {}", st.image.user());
                 self.fs_step(st, &key, &format!("WORKDIR {wd}"), &now, |b, ctx| {
-                    let attrs = b.chown_attrs(&ctx.rootfs, None, &ctx.user)?;
+                    let attrs = b.user_attrs(&ctx.rootfs, &ctx.user)?;
                     copy::make_dir(ctx.root_fd(), &wd, &attrs).map_err(BuildError::from)?;
                     Ok(())
                 })
@@ -592,19 +612,16 @@ impl Builder<'_> {
                 let args = run_args(&st.image, command, heredocs)?;
                 let build_args = st.build_args_env();
                 let history = config::run_history(&args, &build_args);
-                self.step += 1;
+                self.next_step();
                 let step = self.step;
                 self.say(&format!("#{step} [{label}] RUN {}", args.join(" ")));
                 let network = match network.as_deref() {
-                    None | Some("default") | Some("host") => {
-                        berth_engine::options::NetworkMode::Host
-                    }
-                    Some("none") => berth_engine::options::NetworkMode::None,
-                    Some(n) => {
-                        return Err(BuildError::Step(format!(
+                    None => self.opts.network,
+                    Some(n) => run::StepNetwork::parse(n).ok_or_else(|| {
+                        BuildError::Step(format!(
                             "RUN --network={n} is not supported (default, host or none)"
-                        )))
-                    }
+                        ))
+                    })?,
                 };
                 let mut env = st.image.env();
                 for (k, v) in st.run_args_env(&self.opts.build_args) {

@@ -21,7 +21,7 @@ pub const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A stage's image as the build goes: the config document and layers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageState {
     pub doc: Map<String, Value>,
     pub layers: Vec<LayerRecord>,

@@ -147,7 +147,99 @@ fn list(dir: &OwnedFd, path: &Path) -> Result<Vec<OsString>, CopyError> {
 pub struct Attrs {
     pub uid: u32,
     pub gid: u32,
-    pub chmod: Option<u32>,
+    pub chmod: Option<Chmod>,
+}
+
+/// `--chmod`: an octal mode, or a symbolic one (`u+x`, `go-w`, `a=rX`,
+/// clauses joined by `,`) applied to each file's own mode. A clause
+/// without `ugo`/`a` means `a` (no umask, as in a build). `X` adds execute
+/// to directories and to files with an execute bit in their source mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chmod {
+    /// `(keep mask, set bits)` for directories and executables...
+    x: (u32, u32),
+    /// ...and for other files.
+    plain: (u32, u32),
+}
+
+impl Chmod {
+    pub fn parse(s: &str) -> Result<Chmod, String> {
+        let bad = || {
+            format!(
+                "invalid chmod parameter: '{s}'. it should be octal string and between 0 and 07777, or symbolic (such as u+x or go-w)"
+            )
+        };
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            let m = u32::from_str_radix(s, 8)
+                .ok()
+                .filter(|v| *v <= 0o7777)
+                .ok_or_else(bad)?;
+            return Ok(Chmod {
+                x: (0, m),
+                plain: (0, m),
+            });
+        }
+        let mut c = Chmod {
+            x: (0o7777, 0),
+            plain: (0o7777, 0),
+        };
+        for clause in s.split(',') {
+            let op_at = clause.find(['+', '-', '=']).ok_or_else(bad)?;
+            let (who, rest) = clause.split_at(op_at);
+            let mut who_mask = 0u32;
+            for w in who.chars() {
+                who_mask |= match w {
+                    'u' => 0o4700,
+                    'g' => 0o2070,
+                    'o' => 0o1007,
+                    'a' => 0o7777,
+                    _ => return Err(bad()),
+                };
+            }
+            if who.is_empty() {
+                who_mask = 0o7777;
+            }
+            let mut chars = rest.chars();
+            let op = chars.next().ok_or_else(bad)?;
+            let (mut bits, mut xbits) = (0u32, 0u32);
+            for p in chars {
+                let b = match p {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' => 0o111,
+                    'X' => {
+                        xbits |= 0o111;
+                        continue;
+                    }
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => return Err(bad()),
+                };
+                bits |= b;
+            }
+            let apply = |(keep, set): (u32, u32), bits: u32| {
+                let bits = bits & who_mask;
+                match op {
+                    '+' => (keep, set | bits),
+                    '-' => (keep & !bits, set & !bits),
+                    _ => (keep & !who_mask, (set & !who_mask) | bits),
+                }
+            };
+            c.x = apply(c.x, bits | xbits);
+            c.plain = apply(c.plain, bits);
+        }
+        Ok(c)
+    }
+
+    /// The mode a file of source mode `mode` gets.
+    pub fn apply(&self, mode: u32, is_dir: bool) -> u32 {
+        let (keep, set) = if is_dir || mode & 0o111 != 0 {
+            self.x
+        } else {
+            self.plain
+        };
+        (mode & keep) | set
+    }
 }
 
 /// What the walk meets, for copying or hashing.
@@ -384,7 +476,12 @@ pub fn copy(root: &SourceRoot<'_>, src: &str, dest: &Dest<'_>) -> Result<(), Cop
             Ok((fd, name))
         }
         fn mode(&self, st: &rustix::fs::Stat) -> u32 {
-            self.dest.attrs.chmod.unwrap_or(st.st_mode & 0o7777)
+            let mode = st.st_mode & 0o7777;
+            let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+            self.dest
+                .attrs
+                .chmod
+                .map_or(mode, |c| c.apply(mode, is_dir))
         }
     }
     impl Visitor for Copying<'_, '_> {
@@ -555,8 +652,11 @@ pub fn write_file(
     f.write_all(content).map_err(ioe("writing", p))?;
     let fd = OwnedFd::from(f);
     chown_fd(&fd, attrs, p)?;
-    rustix::fs::fchmod(&fd, Mode::from_raw_mode(attrs.chmod.unwrap_or(0o644)))
-        .map_err(errno("chmod", p))?;
+    rustix::fs::fchmod(
+        &fd,
+        Mode::from_raw_mode(attrs.chmod.map_or(0o644, |c| c.apply(0o644, false))),
+    )
+    .map_err(errno("chmod", p))?;
     if let Some(m) = mtime {
         let t = rustix::fs::Timespec {
             tv_sec: m as i64,
@@ -707,5 +807,29 @@ mod tests {
         hash_source(&root, "d", &mut h2).unwrap();
         assert_eq!(h1.finalize(), h2.finalize(), "ignored files change no hash");
         let _ = std::fs::metadata(out.path()).unwrap().uid();
+    }
+}
+
+#[cfg(test)]
+mod chmod_tests {
+    use super::Chmod;
+
+    #[test]
+    fn octal_and_symbolic_modes() {
+        let m = |s: &str, mode: u32, dir: bool| Chmod::parse(s).unwrap().apply(mode, dir);
+        assert_eq!(m("755", 0o600, false), 0o755);
+        assert_eq!(m("0640", 0o777, true), 0o640);
+        assert_eq!(m("u+x", 0o644, false), 0o744);
+        assert_eq!(m("+x", 0o644, false), 0o755);
+        assert_eq!(m("go-w", 0o666, false), 0o644);
+        assert_eq!(m("a=r,u+w", 0o777, false), 0o644);
+        assert_eq!(m("u=rwx,g=rx,o=", 0o000, false), 0o750);
+        assert_eq!(m("a+X", 0o644, false), 0o644);
+        assert_eq!(m("a+X", 0o744, false), 0o755);
+        assert_eq!(m("a+X", 0o700, true), 0o711);
+        assert_eq!(m("u+s,o+t", 0o755, false), 0o5755);
+        for bad in ["u+y", "q+x", "ux", "", "8", "17777", "u+x,"] {
+            assert!(Chmod::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod instructions;
 pub mod layer;
 pub mod parser;
 pub mod run;
+mod schedule;
 pub mod shell;
 mod steps;
 

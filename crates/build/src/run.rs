@@ -2,11 +2,14 @@
 //!
 //! The rootfs is an overlay of the stage's layers with a fresh upper dir
 //! (mounted by the builder); the spec is the engine's, with Docker's
-//! defaults (capabilities, seccomp profile, masked paths), the host's
-//! network (the engine has no bridge yet) or none, and the build's
-//! environment. The container is launched in process by the runtime and
-//! stays our child; its output is streamed line by line to the progress
-//! writer. Mount points the runtime had to create in the rootfs (`/proc`,
+//! defaults (capabilities, seccomp profile, masked paths) and the build's
+//! environment. The network is Docker's: by default a namespace of the
+//! step's own on the default bridge network (NAT out), held through the
+//! engine's [`berth_engine::network::TransientNet`] for the step's life;
+//! `none` a new namespace with only `lo`; `host` the builder's. The
+//! container is launched in process by the runtime and stays our child;
+//! its output is streamed line by line to the progress writer. Mount
+//! points the runtime had to create in the rootfs (`/proc`,
 //! `/etc/hosts`...) are removed again so they do not end up in the layer.
 
 use std::io::{BufRead, BufReader};
@@ -16,7 +19,7 @@ use std::sync::Mutex;
 
 use berth_engine::imageconfig::RunConfig;
 use berth_engine::network::NetNs;
-use berth_engine::options::{ContainerOptions, MountKind, NetworkMode};
+use berth_engine::options::{ContainerOptions, MountKind, NetworkMode, DEFAULT_NETWORK};
 use berth_engine::spec::{self, EtcFiles, HostMount};
 use berth_sys::path::open_in_root;
 use rustix::fs::{AtFlags, OFlags};
@@ -30,8 +33,33 @@ pub struct RunSpec {
     pub env: Vec<String>,
     pub user: String,
     pub workdir: String,
-    pub network: NetworkMode,
+    pub network: StepNetwork,
     pub mounts: Vec<HostMount>,
+}
+
+/// A RUN step's network (`berth build --network`, `RUN --network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepNetwork {
+    /// Docker's default: the default bridge network, in a namespace of
+    /// the step's own.
+    #[default]
+    Bridge,
+    /// The builder's own network namespace.
+    Host,
+    /// A new namespace with only `lo`.
+    None,
+}
+
+impl StepNetwork {
+    /// Docker's names: `default` (or `bridge`), `host`, `none`.
+    pub fn parse(s: &str) -> Option<StepNetwork> {
+        match s {
+            "default" | "bridge" => Some(StepNetwork::Bridge),
+            "host" => Some(StepNetwork::Host),
+            "none" => Some(StepNetwork::None),
+            _ => None,
+        }
+    }
 }
 
 /// Where the step's container lives.
@@ -40,12 +68,19 @@ pub struct RunPlace<'a> {
     pub rootfs: &'a Path,
     /// A private scratch dir for the bundle and /etc files.
     pub scratch: &'a Path,
-    pub runtime: berth_runtime::Runtime,
+    pub engine: &'a berth_engine::Engine,
     pub id: String,
 }
 
-/// fds 0-2 are process-wide: one launch at a time swaps them.
+/// fds 0-2 are process-wide: one launch at a time swaps them. Whoever
+/// writes to the process's stdout or stderr while other threads may
+/// launch takes it too ([`stdio_lock`]), so no line lands in a step's pipe.
 static LAUNCH: Mutex<()> = Mutex::new(());
+
+/// Holds fds 0-2 steady (no launch swaps them) while the guard lives.
+pub fn stdio_lock() -> std::sync::MutexGuard<'static, ()> {
+    LAUNCH.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |e| BuildError::Step(format!("{what}: {e}"))
@@ -58,7 +93,22 @@ pub fn run(
     spec_in: &RunSpec,
     line: &mut dyn FnMut(&str),
 ) -> Result<i32, BuildError> {
-    let etc = write_etc(place.scratch, &spec_in.network)?;
+    let etc = write_etc(place.scratch, spec_in.network)?;
+    // Held until the step's container is gone; dropping it detaches.
+    let net = match spec_in.network {
+        StepNetwork::Bridge => Some(
+            place
+                .engine
+                .transient_network(&place.id, Some(DEFAULT_NETWORK), "buildkitsandbox")
+                .map_err(|e| BuildError::Step(format!("the step's network: {e}")))?,
+        ),
+        StepNetwork::Host | StepNetwork::None => None,
+    };
+    let netns = match (&net, spec_in.network) {
+        (Some(n), _) => NetNs::Path(n.netns.clone()),
+        (None, StepNetwork::Host) => NetNs::Host,
+        (None, _) => NetNs::New,
+    };
     let image = RunConfig {
         env: Some(spec_in.env.clone()),
         working_dir: Some(spec_in.workdir.clone()),
@@ -68,7 +118,11 @@ pub fn run(
         cmd: spec_in.args.clone(),
         entrypoint: Some(Vec::new()),
         hostname: Some("buildkitsandbox".into()),
-        network: spec_in.network.clone(),
+        network: match spec_in.network {
+            StepNetwork::Host => NetworkMode::Host,
+            StepNetwork::None => NetworkMode::None,
+            StepNetwork::Bridge => NetworkMode::Bridge(DEFAULT_NETWORK.into()),
+        },
         ..Default::default()
     };
     let user = berth_engine::user::resolve_in(place.rootfs, &spec_in.user)
@@ -88,11 +142,9 @@ pub fn run(
         caps: &caps,
         seccomp: Some(seccomp),
         cgroups_path: format!("/{}", place.id),
-        netns: &match spec_in.network {
-            NetworkMode::Host => NetNs::Host,
-            _ => NetNs::New,
-        },
+        netns: &netns,
         hostname: "buildkitsandbox",
+        init: None,
     })
     .map_err(|e| BuildError::Step(e.to_string()))?;
     let targets: Vec<String> = v["mounts"]
@@ -109,7 +161,8 @@ pub fn run(
 
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| io("creating a pipe")(e.into()))?;
-    let pid = launch(place, &w)?;
+    let runtime = place.engine.runtime();
+    let pid = launch(&runtime, place, &w)?;
     drop(w);
     let mut reader = BufReader::new(std::fs::File::from(r));
     let mut buf = Vec::new();
@@ -121,9 +174,12 @@ pub fn run(
         }
     }
     let exit = berth_sys::signal::wait_child(pid).map_err(io("waiting for the step"));
-    let _ = place.runtime.delete(&place.id, true);
+    let _ = runtime.delete(&place.id, true);
     stubs.remove(place.rootfs);
-    Ok(exit?.shell_code())
+    let down = net.map_or(Ok(()), |n| n.down());
+    let code = exit?.shell_code();
+    down.map_err(|e| BuildError::Step(format!("taking down the step's network: {e}")))?;
+    Ok(code)
 }
 
 /// `dup2(from, to)`.
@@ -140,8 +196,12 @@ fn dup2(from: i32, to: i32) -> std::io::Result<()> {
 /// Launches with stdin from /dev/null and stdout/stderr into `out`; the
 /// runtime's init inherits fds 0-2, so they are swapped around the
 /// launch and restored after it.
-fn launch(place: &RunPlace<'_>, out: &OwnedFd) -> Result<i32, BuildError> {
-    let _g = LAUNCH.lock().unwrap_or_else(|p| p.into_inner());
+fn launch(
+    runtime: &berth_runtime::Runtime,
+    place: &RunPlace<'_>,
+    out: &OwnedFd,
+) -> Result<i32, BuildError> {
+    let _g = stdio_lock();
     let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, 0.into())
         .map_err(|e| io("opening /dev/null")(e.into()))?;
     let mut saved = Vec::new();
@@ -159,8 +219,7 @@ fn launch(place: &RunPlace<'_>, out: &OwnedFd) -> Result<i32, BuildError> {
         .and_then(|()| dup2(out.as_raw_fd(), 1))
         .and_then(|()| dup2(out.as_raw_fd(), 2));
     let launched = swapped.map_err(io("redirecting stdio")).and_then(|()| {
-        place
-            .runtime
+        runtime
             .launch(&berth_runtime::CreateOptions {
                 id: place.id.clone(),
                 bundle: place.scratch.to_owned(),
@@ -174,7 +233,7 @@ fn launch(place: &RunPlace<'_>, out: &OwnedFd) -> Result<i32, BuildError> {
     launched
 }
 
-fn write_etc(scratch: &Path, network: &NetworkMode) -> Result<EtcFiles, BuildError> {
+fn write_etc(scratch: &Path, network: StepNetwork) -> Result<EtcFiles, BuildError> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let files = EtcFiles {
         hosts: scratch.join("hosts"),
@@ -182,7 +241,7 @@ fn write_etc(scratch: &Path, network: &NetworkMode) -> Result<EtcFiles, BuildErr
         resolv_conf: scratch.join("resolv.conf"),
     };
     let w = |p: &PathBuf, s: String| std::fs::write(p, s).map_err(io("writing /etc files"));
-    let (hosts, resolv) = if *network == NetworkMode::Host {
+    let (hosts, resolv) = if network == StepNetwork::Host {
         let hosts = std::fs::read_to_string("/etc/hosts")
             .unwrap_or_else(|_| berth_net::hosts_file("buildkitsandbox", None, None, &[]));
         (hosts, host_resolv)

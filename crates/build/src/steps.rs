@@ -260,6 +260,21 @@ impl Builder<'_> {
         }))
     }
 
+    /// Owner of what WORKDIR creates: the stage's USER (its primary
+    /// group unless given), as BuildKit does; root without a USER.
+    pub(crate) fn user_attrs(&self, rootfs: &Path, user: &str) -> Result<Attrs, BuildError> {
+        if user.is_empty() {
+            return Ok(Attrs::default());
+        }
+        let u = berth_engine::user::resolve_in(rootfs, user)
+            .map_err(|e| BuildError::Step(format!("USER {user}: {e}")))?;
+        Ok(Attrs {
+            uid: u.uid,
+            gid: u.gid,
+            chmod: None,
+        })
+    }
+
     pub(crate) fn chown_attrs(
         &self,
         rootfs: &Path,
@@ -301,17 +316,20 @@ impl Builder<'_> {
         for m in mounts {
             spec.mounts.push(self.run_mount(m)?);
         }
+        let engine = self.engine();
         let place = run::RunPlace {
             rootfs: &ctx.rootfs,
             scratch: &ctx.scratch,
-            runtime: self.runtime(),
+            engine: &engine,
             id: format!("berth-build-{}-{}", std::process::id(), ctx.seq),
         };
         let step = self.step;
         let started = std::time::Instant::now();
         let out = &mut *self.out;
         let code = run::run(&place, &spec, &mut |l| {
-            let _ = writeln!(out, "#{step} {:.3} {l}", started.elapsed().as_secs_f64());
+            let line = format!("#{step} {:.3} {l}\n", started.elapsed().as_secs_f64());
+            let _g = run::stdio_lock();
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         })?;
         if code != 0 {
@@ -323,10 +341,9 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn runtime(&self) -> berth_runtime::Runtime {
-        self.opts.runtime.clone().unwrap_or(berth_runtime::Runtime {
-            root: PathBuf::from("/run/berth/runtime"),
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+    fn engine(&self) -> berth_engine::Engine {
+        self.opts.engine.clone().unwrap_or_else(|| {
+            berth_engine::Engine::new(Path::new("/var/lib/berth"), Path::new("/run/berth"))
         })
     }
 
@@ -373,7 +390,17 @@ impl Builder<'_> {
                     OFlags::PATH,
                 )
                 .map_err(|e| BuildError::Step(format!("--mount={m}: {src}: {e}")))?;
-                let path = berth_sys::path::fd_path(fd.as_fd());
+                // The init cannot use our /proc/self/fd: the real path,
+                // which openat2 found inside the context.
+                let path = std::fs::read_link(berth_sys::path::fd_path(fd.as_fd()))
+                    .map_err(|e| BuildError::Step(format!("--mount={m}: {src}: {e}")))?;
+                let ctx = std::fs::canonicalize(&self.opts.context)
+                    .map_err(|e| BuildError::Step(format!("the build context: {e}")))?;
+                if !path.starts_with(&ctx) {
+                    return Err(BuildError::Step(format!(
+                        "--mount={m}: {src} is outside the build context"
+                    )));
+                }
                 let rw = kv.get("rw").or_else(|| kv.get("readwrite")).is_some();
                 Ok(run::bind(&target, path, !rw))
             }
@@ -450,19 +477,13 @@ impl Builder<'_> {
             .as_deref()
             .map(|f| self.expand(f, &vars))
             .transpose()?;
-        let chmod = match c.chmod.as_deref().map(|f| self.expand(f, &vars)).transpose()? {
-            None => None,
-            Some(m) => Some(
-                u32::from_str_radix(&m, 8)
-                    .ok()
-                    .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| {
-                        BuildError::Step(format!(
-                            "invalid chmod parameter: '{m}'. it should be octal string and between 0 and 07777"
-                        ))
-                    })?,
-            ),
-        };
+        let chmod = c
+            .chmod
+            .as_deref()
+            .map(|f| self.expand(f, &vars))
+            .transpose()?
+            .map(|m| copy::Chmod::parse(&m).map_err(BuildError::Step))
+            .transpose()?;
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.push(self.expand(s, &vars)?);
@@ -555,7 +576,7 @@ impl Builder<'_> {
         }
         msg.push(' ');
         msg.push_str(&dest);
-        self.step += 1;
+        self.next_step();
         let step = self.step;
         self.say(&format!("#{step} [{label}] {msg}"));
         let key = format!(
@@ -676,7 +697,7 @@ impl Builder<'_> {
         };
         self.store
             .commit_image(&record, &self.opts.tags, &self.new_layer_sizes)?;
-        self.step += 1;
+        self.next_step();
         let step = self.step;
         self.say(&format!("#{step} writing image {config_digest} done"));
         for t in &self.opts.tags {

@@ -36,6 +36,9 @@ pub struct BuildArgs {
     /// The platform to build for (only the host's is supported).
     #[arg(long)]
     platform: Option<String>,
+    /// The network of RUN steps: default (the default bridge network), host or none.
+    #[arg(long, default_value = "default")]
+    network: String,
     /// Print only the image ID.
     #[arg(short, long)]
     quiet: bool,
@@ -88,6 +91,12 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> CmdResult {
             )));
         }
     }
+    let network = berth_build::run::StepNetwork::parse(&a.network).ok_or_else(|| {
+        usage(format!(
+            "--network {}: berth build supports default (or bridge), host and none",
+            a.network
+        ))
+    })?;
     let mut tags = Vec::new();
     for t in &a.tags {
         let r: Reference = t
@@ -156,7 +165,8 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> CmdResult {
         no_cache: a.no_cache,
         pull: a.pull,
         epoch,
-        runtime: Some(ctx.engine().runtime()),
+        engine: Some(ctx.engine()),
+        network,
     };
     let store = image_cmds::open_store(&ctx.image)?;
     let images = StoreImages { ctx };

@@ -510,3 +510,253 @@ fn dockerfile_from_stdin_with_and_without_a_context() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("\"f\": not found in the build context"));
 }
+
+/// Interface names in `ip -o link` output (`2: eth0@if5: <...>`).
+fn link_names(out: &str) -> Vec<String> {
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Leases and namespaces of RUN steps whose build (`berth-build-PID-N`)
+/// has ended: what a build left behind.
+fn step_networks_left(b: &Berth) -> Vec<String> {
+    let mut left = Vec::new();
+    for dir in ["net-leases", "netns"] {
+        for e in std::fs::read_dir(b.f.run_root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let pid = n
+                .strip_prefix("berth-build-")
+                .and_then(|r| r.split('-').next());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                left.push(format!("{dir}/{n}"));
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn run_steps_get_docker_networks_bridge_none_and_host() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("net");
+    let ctx = Ctx::new(&format!(
+        "{}RUN ip -o link > /links && ip -o -4 addr show dev eth0 > /addr\n\
+         RUN --network=none ip -o link > /links-none\n\
+         RUN --network=host ip -o link > /links-host\n",
+        from(&b)
+    ));
+    ok_build(&b, &["-t", &tag, ctx.path()]);
+    let cat = |img: &str, f: &str| b.ok(&["run", "--rm", "--network", "none", img, "cat", f]);
+    assert_eq!(link_names(&cat(&tag, "/links")), ["eth0", "lo"]);
+    let addr = cat(&tag, "/addr");
+    assert!(
+        addr.contains("inet 10.213."),
+        "eth0 has an address on the default bridge (10.213.0.0/16): {addr}"
+    );
+    assert_eq!(link_names(&cat(&tag, "/links-none")), ["lo"]);
+    let host = link_names(&cat(&tag, "/links-host"));
+    let host_links = link_names(&b.host_cmd("ip", &["-o", "link"]));
+    assert!(
+        host.contains(&"berth0".to_owned()) && host_links.contains(&"berth0".to_owned()),
+        "--network=host sees the tests' namespace (with the bridge): {host:?}"
+    );
+    // `berth build --network`: the default of every RUN step.
+    for (flag, want) in [("none", vec!["lo"]), ("bridge", vec!["eth0", "lo"])] {
+        let t = imgs.name("netflag");
+        let c = Ctx::new(&format!("{}RUN ip -o link > /links\n", from(&b)));
+        ok_build(&b, &["--network", flag, "-t", &t, c.path()]);
+        assert_eq!(link_names(&cat(&t, "/links")), want, "--network {flag}");
+    }
+    let t = imgs.name("nethost");
+    let c = Ctx::new(&format!("{}RUN ip -o link > /links\n", from(&b)));
+    ok_build(&b, &["--network", "host", "-t", &t, c.path()]);
+    assert!(link_names(&cat(&t, "/links")).contains(&"berth0".to_owned()));
+    let o = build(&b, &["--network", "mynet", c.path()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--network mynet"));
+    assert_eq!(step_networks_left(&b), Vec::<String>::new());
+}
+
+#[test]
+fn network_gc_leaves_a_running_steps_attachment_alone() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("netgc");
+    // The step waits (at most a minute) for the test to have run the
+    // networks' gc, then looks at its interfaces again.
+    let ctx = Ctx::new(&format!(
+        "{}RUN --mount=type=bind,target=/ctx ip -o link > /before; \
+         i=0; while [ ! -e /ctx/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+         ip -o link > /after\n",
+        from(&b)
+    ));
+    let go = ctx.dir.path().join("go");
+    let out = std::thread::scope(|s| {
+        let build = s.spawn(|| build(&b, &["--no-cache", "-t", &tag, ctx.path()]));
+        let leases = b.f.run_root.join("net-leases");
+        for _ in 0..600 {
+            let held = std::fs::read_dir(&leases)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("berth-build-"));
+            if held || build.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // `network ls` runs the gc of crashed containers' networks.
+        let gc = b.run(&["network", "ls"]);
+        std::fs::write(&go, "").expect("go");
+        (gc, build.join().expect("build thread"))
+    });
+    let (gc, built) = out;
+    assert!(gc.status.success());
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let cat = |f: &str| b.ok(&["run", "--rm", "--network", "none", &tag, "cat", f]);
+    assert_eq!(link_names(&cat("/before")), ["eth0", "lo"]);
+    assert_eq!(
+        link_names(&cat("/after")),
+        ["eth0", "lo"],
+        "gc took the step's eth0"
+    );
+    assert_eq!(step_networks_left(&b), Vec::<String>::new());
+}
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("parallel");
+    // Each stage announces itself in the (shared, writable) context and
+    // waits up to 60 s for the other: run one after the other, the first
+    // would give up and see only itself.
+    let stage = |me: &str, other: &str| {
+        format!(
+            "{f} AS {me}\nRUN --mount=type=bind,target=/ctx,rw touch /ctx/{me}; \
+             i=0; while [ ! -e /ctx/{other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+             ls /ctx > /seen\n",
+            f = from(&b).trim_end()
+        )
+    };
+    let ctx = Ctx::new(&format!(
+        "{}{}FROM {} AS final\nCOPY --from=one /seen /one-seen\nCOPY --from=two /seen /two-seen\n",
+        stage("one", "two"),
+        stage("two", "one"),
+        b.image()
+    ));
+    let out = ok_build(&b, &["--no-cache", "-t", &tag, ctx.path()]);
+    for f in ["/one-seen", "/two-seen"] {
+        let seen = b.ok(&["run", "--rm", "--network", "none", &tag, "cat", f]);
+        let names: Vec<&str> = seen.lines().collect();
+        assert!(
+            names.contains(&"one") && names.contains(&"two"),
+            "{f}: {names:?}; the stages did not overlap:\n{out}"
+        );
+    }
+    // Step numbers stay unique across the stages' processes.
+    let mut headers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" [") && l.starts_with('#'))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let n = headers.len();
+    headers.sort_unstable();
+    headers.dedup();
+    assert_eq!(headers.len(), n, "{out}");
+    assert!(
+        out.contains("[one 2/2] RUN") && out.contains("[two 2/2] RUN"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_failing_stage_in_parallel_fails_the_build() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let f = from(&b);
+    let f = f.trim_end();
+    let ctx = Ctx::new(&format!(
+        "{f} AS good\nRUN echo fine > /x\n{f} AS bad\nRUN exit 9\n\
+         {f}\nCOPY --from=good /x /x\nCOPY --from=bad /etc/passwd /p\n"
+    ));
+    let o = build(&b, &[ctx.path()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ERROR: Dockerfile:4: RUN exit 9") && err.contains("exit code: 9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn symbolic_chmod_and_workdir_owned_by_the_user() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let mut imgs = Images::new(&b);
+    let tag = imgs.name("modes");
+    let ctx = Ctx::new(&format!(
+        "{}WORKDIR /made/by/root\nCOPY --chmod=u+x,go-w run.sh /run.sh\n\
+         COPY --chmod=a=rX d /d\nUSER www\nWORKDIR /srv/app\nWORKDIR /tmp\n",
+        from(&b)
+    ));
+    ctx.file("run.sh", "echo hi\n").file("d/f", "x\n");
+    for p in ["run.sh", "d/f"] {
+        let f = ctx.dir.path().join(p);
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .expect("chmod");
+    }
+    ok_build(&b, &["-t", &tag, ctx.path()]);
+    let stat = |p: &str| {
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            &tag,
+            "stat",
+            "-c",
+            "%a %u:%g",
+            p,
+        ])
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(stat("/run.sh"), "744 0:0");
+    assert_eq!(stat("/d/f"), "444 0:0");
+    assert_eq!(stat("/made"), "755 0:0");
+    assert_eq!(stat("/made/by/root"), "755 0:0");
+    // BuildKit gives what WORKDIR creates to the USER; /tmp existed.
+    assert_eq!(stat("/srv"), "755 33:33");
+    assert_eq!(stat("/srv/app"), "755 33:33");
+    assert_eq!(stat("/tmp"), "1777 0:0");
+}

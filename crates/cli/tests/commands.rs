@@ -204,44 +204,7 @@ fn exec_with_a_terminal_relays_both_ways_and_resizes() {
     let b = Berth::new();
     let name = b.name("exec-t");
     sleeper(&b, &name, &[]);
-    let root = rustix::fs::open(
-        "/",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .expect("open /");
-    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
-    let cooked = rustix::termios::tcgetattr(&pty.slave).expect("attrs");
-    assert!(cooked
-        .local_modes
-        .contains(rustix::termios::LocalModes::ECHO));
-    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
-    let slave = std::fs::File::from(pty.slave);
-    let mut child = b
-        .cmd()
-        .args(["exec", "-it", &name, "sh"])
-        .stdin(slave.try_clone().expect("dup"))
-        .stdout(slave.try_clone().expect("dup"))
-        .stderr(slave.try_clone().expect("dup"))
-        .spawn()
-        .expect("spawn");
-    drop(slave);
-    let mut master = std::fs::File::from(pty.master);
-    let reader = {
-        let mut m = master.try_clone().expect("dup master");
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            // EIO once berth (the last holder of the slave) has exited.
-            while let Ok(n) = m.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                all.extend_from_slice(&buf[..n]);
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        })
-    };
+    let (mut child, mut master, reader) = on_a_terminal(&b, &["exec", "-it", &name, "sh"]);
     std::thread::sleep(Duration::from_millis(500));
     master
         .write_all(b"tty; busybox stty size; echo $TERM; echo $((6*7))\n")
@@ -674,7 +637,7 @@ impl Isolated {
     }
 
     fn cmd(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = support::berth_command();
         c.arg("--root")
             .arg(self.dir.path().join("root"))
             .arg("--run-root")
@@ -894,4 +857,104 @@ fn rmi_refuses_an_image_in_use_and_force_keeps_its_layers() {
     iso.ok(&["rm", "-f", "user"]);
     iso.ok(&["rmi", &image_id]);
     assert_eq!(count(), 0);
+}
+
+#[test]
+fn run_with_a_terminal_relays_resizes_and_detaches() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    // -t alone: the output comes through the container's pty.
+    let o = b.run(&["run", "--rm", "-t", b.image(), "sh", "-c", "tty; exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{:?}", text(&o));
+    assert!(text(&o).0.starts_with("/dev/pts/"), "{:?}", text(&o));
+
+    let name = b.name("run-it");
+    let (mut child, mut master, reader) =
+        on_a_terminal(&b, &["run", "-it", "--name", &name, b.image(), "sh"]);
+    std::thread::sleep(Duration::from_millis(800));
+    master
+        .write_all(b"busybox stty size; echo $((6*7))\n")
+        .expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    berth_sys::pty::set_size(&master, 40, 120).expect("resize");
+    berth_sys::signal::kill(child.id() as i32, libc::SIGWINCH).expect("SIGWINCH");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"busybox stty size\n").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-C reaches the container's foreground process, not berth.
+    master.write_all(b"sleep 60\n").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(&[0x03]).expect("Ctrl-C");
+    std::thread::sleep(Duration::from_millis(300));
+    master
+        .write_all(b"echo after-$((2*3))-int\n")
+        .expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-P Ctrl-Q: berth returns, the container runs on.
+    master.write_all(&[0x10, 0x11]).expect("detach keys");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    drop(master);
+    let out = reader.join().expect("reader");
+    assert!(out.contains("30 100"), "initial size: {out}");
+    assert!(out.contains("40 120"), "resized: {out}");
+    assert!(out.contains("42"), "{out}");
+    assert!(out.contains("after-6-int"), "Ctrl-C: {out}");
+    let state = b.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(state.trim(), "running");
+    // What the terminal showed is in the log too.
+    assert!(b.ok(&["logs", &name]).contains("42"));
+}
+
+/// berth with a terminal of the test's own as its stdio (a pty of size
+/// 30x100): the child, the master, and a thread collecting everything the
+/// terminal shows until no one holds the slave any more.
+fn on_a_terminal(
+    b: &Berth,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::fs::File,
+    std::thread::JoinHandle<String>,
+) {
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open /");
+    let pty = berth_sys::pty::open_in(root.as_fd()).expect("pty");
+    // Cooked to begin with: berth's raw mode must be undone at the end.
+    let cooked = rustix::termios::tcgetattr(&pty.slave).expect("attrs");
+    assert!(cooked
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO));
+    berth_sys::pty::set_size(&pty.master, 30, 100).expect("size");
+    let slave = std::fs::File::from(pty.slave);
+    let child = b
+        .cmd()
+        .args(args)
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn");
+    drop(slave);
+    let master = std::fs::File::from(pty.master);
+    let mut m = master.try_clone().expect("dup master");
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the last holder of the slave has exited.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    (child, master, reader)
 }

@@ -512,3 +512,146 @@ fn flags_after_the_image_belong_to_the_command() {
     ]);
     assert_eq!(out, "1\n");
 }
+
+#[test]
+fn init_runs_as_pid_one_and_passes_signals_on() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let out = b.ok(&["run", "--rm", "--init", b.image(), "ps"]);
+    let pid1 = out.lines().nth(1).unwrap_or_default();
+    assert!(pid1.contains("/sbin/docker-init -- ps"), "{out}");
+    // sleep as pid 1 ignores SIGTERM and dies by SIGKILL (137); behind
+    // the init it gets SIGTERM and ends with it (143).
+    let name = b.name("with-init");
+    b.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        b.image(),
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["stop", "-t", "20", &name]);
+    let code = b.ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(code.trim(), "143");
+    let v: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", &name])).expect("inspect json");
+    assert_eq!(v[0]["HostConfig"]["Init"], true);
+}
+
+/// What a reboot does to a running container: its supervisor and its
+/// processes are gone at once, nobody records an exit.
+fn crash(b: &Berth, id: &str) {
+    let st = b.state_json(id);
+    for key in ["supervisor_pid", "pid"] {
+        let pid = st[key].as_i64().expect("pid") as i32;
+        // SAFETY: kill(2) of a process this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "))
+            && Instant::now() < end
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn start_all_brings_back_what_the_restart_policy_says_after_a_reboot() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let label = format!("boot={}", std::process::id());
+    let names: Vec<String> = ["always", "unless-stopped", "stopped-by-user", "no"]
+        .iter()
+        .map(|n| b.name(&format!("boot-{n}")))
+        .collect();
+    let policies = ["always", "unless-stopped", "unless-stopped", "no"];
+    let mut ids = Vec::new();
+    for (n, p) in names.iter().zip(policies) {
+        let id = b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--restart",
+            p,
+            "-l",
+            &label,
+            b.image(),
+            "sleep",
+            "1000",
+        ]);
+        ids.push(id.trim().to_owned());
+    }
+    b.ok(&["stop", "-t", "1", &names[2]]);
+    for (i, id) in ids.iter().enumerate() {
+        if i != 2 {
+            crash(&b, id);
+        }
+    }
+    let status = |n: &str| {
+        b.ok(&["inspect", "--format", "{{.State.Status}}", n])
+            .trim()
+            .to_owned()
+    };
+    for n in &names {
+        assert_eq!(status(n), "exited", "{n} after the crash");
+    }
+    // What contrib/systemd/berth-restart.service runs at boot.
+    b.ok(&[
+        "start",
+        "--all",
+        "--filter",
+        "restart-policy=always",
+        "--filter",
+        "restart-policy=unless-stopped",
+        "--filter",
+        &format!("label={label}"),
+    ]);
+    assert_eq!(status(&names[0]), "running");
+    assert_eq!(status(&names[1]), "running");
+    assert_eq!(status(&names[2]), "exited", "a user stopped it");
+    assert_eq!(status(&names[3]), "exited", "restart policy no");
+}
+
+#[test]
+fn the_supervisor_runs_from_a_read_only_copy_of_berth() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("ro-exe");
+    let id = b.ok(&["run", "-d", "--name", &name, b.image(), "sleep", "1000"]);
+    let sup = b.state_json(id.trim())["supervisor_pid"]
+        .as_i64()
+        .expect("supervisor pid");
+    // CVE-2019-5736: nothing that reaches the binary a container's parent
+    // runs from may write to it.
+    let exe = format!("/proc/{sup}/exe");
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&exe)
+        .expect_err("the supervisor's binary opened for writing");
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+        "{err}"
+    );
+    let fd = rustix::fs::open(
+        exe.as_str(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open exe");
+    let st = rustix::fs::fstatvfs(&fd).expect("statvfs");
+    assert!(st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+}

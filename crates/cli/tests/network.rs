@@ -52,6 +52,25 @@ fn http_get(b: &Berth, addr: Ipv4Addr, port: u16) -> String {
     })
 }
 
+/// `wget URL` in a container on `network`, bounded by timeout(1) (this
+/// busybox's wget crashes on its own -T).
+fn wget_from(b: &Berth, network: &str, url: &str, secs: u32) -> std::process::Output {
+    b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        network,
+        b.image(),
+        "timeout",
+        &secs.to_string(),
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        url,
+    ])
+}
+
 fn run_d(b: &Berth, name: &str, flags: &[&str], cmd: &[String]) -> String {
     let mut args: Vec<&str> = vec!["run", "-d", "--name", name];
     args.extend_from_slice(flags);
@@ -93,19 +112,7 @@ fn published_ports_answer_from_host_and_other_containers() {
     assert!(http_get(&b, gw, p1).contains("first"));
 
     // From another container, through the host's published port.
-    // (This busybox's wget crashes on -T: timeout(1) bounds it instead.)
-    let o = b.run(&[
-        "run",
-        "--rm",
-        b.image(),
-        "timeout",
-        "10",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        &format!("http://{gw}:{p1}/"),
-    ]);
+    let o = wget_from(&b, "bridge", &format!("http://{gw}:{p1}/"), 10);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("first"),
         "wget from a container: {}",
@@ -429,20 +436,7 @@ fn user_networks_resolve_names_and_are_isolated_from_each_other() {
 
     // On the same network: by name and by alias, through the embedded DNS.
     for host in [web.as_str(), "shop"] {
-        let o = b.run(&[
-            "run",
-            "--rm",
-            "--network",
-            &n1,
-            b.image(),
-            "timeout",
-            "10",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            &format!("http://{host}/"),
-        ]);
+        let o = wget_from(&b, &n1, &format!("http://{host}/"), 10);
         assert!(
             String::from_utf8_lossy(&o.stdout).contains("by-name"),
             "{host} on {n1}: {}",
@@ -452,20 +446,7 @@ fn user_networks_resolve_names_and_are_isolated_from_each_other() {
     // From another network: neither the name nor the address.
     let o = b.run(&["run", "--rm", "--network", &n2, b.image(), "nslookup", &web]);
     assert!(!o.status.success(), "{web} resolved from {n2}");
-    let o = b.run(&[
-        "run",
-        "--rm",
-        "--network",
-        &n2,
-        b.image(),
-        "timeout",
-        "3",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        &format!("http://{ip}/"),
-    ]);
+    let o = wget_from(&b, &n2, &format!("http://{ip}/"), 3);
     assert!(!o.status.success(), "{ip} reached from {n2}");
 
     // connect puts a running container on the network, names and all.
@@ -487,4 +468,43 @@ fn user_networks_resolve_names_and_are_isolated_from_each_other() {
     b.ok(&["network", "disconnect", &n1, &probe]);
     let v = inspect(&b, &probe);
     assert!(v["NetworkSettings"]["Networks"].get(&n1).is_none());
+}
+
+#[test]
+fn a_start_after_a_crash_mid_start_reclaims_what_it_left() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("crash-mid-start");
+    let p = host_port(6);
+    let id = run_d(&b, &name, &["-p", &format!("{p}:80")], &web_cmd("first"));
+    // A supervisor killed after it attached the container but before it
+    // recorded the start (the state still says created), and the
+    // container gone with it: the netns and the attachment stay behind.
+    // The container's lock keeps the other tests' commands (whose `ps`
+    // and `network` would clean up after it) out until the scene is set.
+    let lock = std::fs::File::open(b.container_dir(&id).join("lock")).expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let mut st = b.state_json(&id);
+    for key in ["supervisor_pid", "pid"] {
+        let pid = st[key].as_i64().expect("pid") as i32;
+        // SAFETY: kill(2) of processes this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    st["status"] = "created".into();
+    let state = b.container_dir(&id).join("state.json");
+    std::fs::write(&state, serde_json::to_vec(&st).expect("json")).expect("write state");
+    assert!(b.f.run_root.join("netns").join(&id).exists());
+    drop(lock);
+    // start (not ps first) takes the old attachment and port back.
+    b.ok(&["start", &name]);
+    assert!(http_get(&b, Ipv4Addr::LOCALHOST, p).contains("first"));
+    assert_eq!(
+        b.ok(&["port", &name]).trim(),
+        format!("80/tcp -> 0.0.0.0:{p}")
+    );
 }

@@ -91,7 +91,7 @@ impl Engine {
             layers: image.layers.clone(),
             config: image.config.clone(),
         };
-        write_json(&paths.state(), &State::default())?;
+        crate::record::write_json_volatile(&paths.state(), &State::default())?;
         // Written last: a directory without container.json is a create
         // that did not finish, and the next `ps` or `prune` removes it.
         write_json(&paths.record(), &record)?;

@@ -76,7 +76,7 @@ impl Engine {
             }
             e => e,
         })?;
-        let mut state: State = read_json(&paths.state())?;
+        let mut state: State = record::read_state(&paths.state())?;
         if matches!(
             state.status,
             Status::Running | Status::Paused | Status::Restarting
@@ -112,6 +112,7 @@ impl Engine {
 
     /// Every container, newest first.
     pub fn list(&self) -> Result<Vec<Container>> {
+        self.sweep_trash();
         let mut v: Vec<Container> = self
             .ids()?
             .iter()
@@ -321,6 +322,18 @@ impl Engine {
 
     /// Removes a container that is not running.
     pub fn remove_stopped(&self, id: &str, volumes: bool) -> Result<()> {
+        let trash = self.unlink_stopped(id, volumes);
+        if let Ok(Some(t)) = &trash {
+            fs::remove_dir_all(t).map_err(io_err("removing", t))?;
+        }
+        trash.map(|_| ())
+    }
+
+    /// Removes a stopped container from every view (name, records,
+    /// runtime state, networks, mounts) and renames its directory away;
+    /// returns that directory for the caller to delete when it suits it
+    /// (`--rm` reports the exit first: a container's upper dir can be big).
+    pub(crate) fn unlink_stopped(&self, id: &str, volumes: bool) -> Result<Option<PathBuf>> {
         let paths = self.paths(id);
         let record: Option<Record> = read_json(&paths.record()).ok();
         let mut errs = TeardownErrors::default();
@@ -347,12 +360,30 @@ impl Engine {
         // Renamed away first: a half-removed directory is never taken for
         // a container.
         let gone = self.containers_dir().join(format!(".rm-{id}"));
-        match fs::rename(&paths.dir, &gone) {
-            Ok(()) => errs.push(fs::remove_dir_all(&gone).map_err(io_err("removing", &gone))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errs.push(Err(io_err("removing", &paths.dir)(e))),
+        let trash = match fs::rename(&paths.dir, &gone) {
+            Ok(()) => Some(gone),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                errs.push(Err(io_err("removing", &paths.dir)(e)));
+                None
+            }
+        };
+        errs.into_result().map(|()| trash)
+    }
+
+    /// Deletes what removals left renamed away: interrupted by a crash,
+    /// or being deleted right now by a `--rm` supervisor (two deletions of
+    /// one tree end the same way).
+    fn sweep_trash(&self) {
+        for e in fs::read_dir(self.containers_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with(".rm-") {
+                let _ = fs::remove_dir_all(e.path());
+            }
         }
-        errs.into_result()
     }
 
     /// `rename`.
@@ -471,6 +502,11 @@ pub fn write_spec(
         .map(|p| serde_json::to_value(p).map_err(|e| invalid("seccomp profile", "", e.to_string())))
         .transpose()?;
     let etc = crate::etc::files(paths);
+    let init = if opts.init {
+        Some(init_binary()?)
+    } else {
+        None
+    };
     let v = spec::build(&spec::Inputs {
         id: &record.id,
         image: &record.config,
@@ -487,9 +523,36 @@ pub fn write_spec(
         cgroups_path: format!("/berth-{}", record.id),
         netns: &net.netns,
         hostname: &net.hostname,
+        init: init.as_deref(),
     })?;
     let p = paths.dir.join("config.json");
-    write_json(&p, &v)
+    record::write_json_volatile(&p, &v)
+}
+
+/// The init `--init` runs: `BERTH_INIT_PATH`, else a static tini (what
+/// Docker ships as docker-init). It must not need the image's libraries.
+pub fn init_binary() -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match std::env::var_os("BERTH_INIT_PATH") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => [
+            "/usr/bin/tini-static",
+            "/usr/sbin/docker-init",
+            "/usr/libexec/docker/docker-init",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect(),
+    };
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            invalid(
+                "flag",
+                "--init",
+                "no init binary found: install a static tini (apt-get install tini) or set BERTH_INIT_PATH",
+            )
+        })
 }
 
 fn host_mounts(engine: &Engine, record: &Record) -> Result<Vec<HostMount>> {

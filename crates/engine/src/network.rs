@@ -6,7 +6,7 @@
 //! | `--network`     | namespace                          | /etc files              |
 //! |-----------------|------------------------------------|-------------------------|
 //! | `bridge`, NAME  | `<run-root>/netns/<id>`, attached  | its address, host's DNS |
-//! | `none`          | a new one from the runtime (lo)    | no address              |
+//! | `none`          | a new one from the runtime (lo up) | no address              |
 //! | `host`          | the host's                         | the host's              |
 //! | `container:X`   | X's init's                         | X's                     |
 
@@ -71,8 +71,10 @@ impl Engine {
         let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut hostname = crate::spec::hostname(&record.id, o);
         let (netns, hosts, resolv) = match &o.network {
+            // The runtime makes the namespace with the container and sets
+            // its lo up: nothing to keep or take down here.
             NetworkMode::None => (
-                NetNs::Path(self.own_netns(&record.id)?),
+                NetNs::New,
                 hosts_file(&hostname, None, None, &extra),
                 resolv_conf(&host_resolv, &dns),
             ),
@@ -150,8 +152,12 @@ impl Engine {
         if let Some(dir) = ns.parent() {
             fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
         }
-        // A crash may have left one behind.
-        remove_netns(&ns).map_err(|e| Error::Net(e.into()))?;
+        // A crash between this container's last start and its exit left
+        // the namespace and maybe attachments: the caller holds the
+        // container's lock, so they are nobody's.
+        if fs::symlink_metadata(&ns).is_ok() {
+            self.network_down(id)?;
+        }
         create_netns(&ns).map_err(|e| Error::Net(e.into()))?;
         Ok(ns)
     }
@@ -443,8 +449,12 @@ impl Engine {
     }
 
     /// Whether the container may still use what it has on the networks:
-    /// it runs, or another command holds its records (starting it).
+    /// it runs, or another command holds its records (starting it), or a
+    /// live process holds a [`NetLease`] on the id (a build step).
     fn holds_network(&self, id: &str) -> bool {
+        if self.lease_held(id) {
+            return true;
+        }
         let paths = self.paths(id);
         if !paths.record().exists() {
             return false;
@@ -454,7 +464,7 @@ impl Engine {
             Ok(Some(_)) => {}
             Err(_) => return false,
         }
-        match read_json::<State>(&paths.state()) {
+        match record::read_state(&paths.state()) {
             Ok(s) => {
                 matches!(
                     s.status,
@@ -463,6 +473,133 @@ impl Engine {
                     || record::alive(s.supervisor_pid, s.supervisor_start))
             }
             Err(_) => true,
+        }
+    }
+}
+
+/// The network of a process that has no container record, such as a
+/// `berth build` RUN step: its own namespace at [`Engine::netns_path`],
+/// attached to one network (or none: `lo` only), and a lease that keeps
+/// [`Engine::gc_networks`] off it while it lives.
+///
+/// The lease is an exclusive `flock` on `<run-root>/net-leases/<id>`, taken
+/// before the namespace exists and released (the file removed) after it is
+/// gone; `gc` treats an id whose lease file is locked as alive, and one whose
+/// file is not locked (its holder died) as dead, like a crashed container.
+/// The kernel drops the lock with the holder, so a `kill -9` never leaves
+/// a lease that protects anything. [`TransientNet::down`] (or dropping it)
+/// detaches and removes the namespace.
+#[derive(Debug)]
+pub struct TransientNet {
+    engine: Engine,
+    id: String,
+    /// The namespace to name in the OCI spec.
+    pub netns: PathBuf,
+    /// The attachment, when on a network.
+    pub attachment: Option<Attachment>,
+    lease: Option<fs::File>,
+}
+
+impl Engine {
+    fn lease_path(&self, id: &str) -> PathBuf {
+        self.run_root.join("net-leases").join(id)
+    }
+
+    /// Whether a live process holds the lease on `id`; a stale lease
+    /// file (its holder died) is removed.
+    fn lease_held(&self, id: &str) -> bool {
+        let p = self.lease_path(id);
+        let Ok(f) = fs::OpenOptions::new().write(true).open(&p) else {
+            return false;
+        };
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                let _ = fs::remove_file(&p);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// A network namespace for `id` (a process the engine keeps no record
+    /// of), attached to `network` (`None`: only `lo`), held by a lease
+    /// until [`TransientNet::down`]. On failure nothing of it is left.
+    pub fn transient_network(
+        &self,
+        id: &str,
+        network: Option<&str>,
+        hostname: &str,
+    ) -> Result<TransientNet> {
+        let p = self.lease_path(id);
+        if let Some(dir) = p.parent() {
+            fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
+        let f = take_lease(&p)?;
+        let mut net = TransientNet {
+            engine: self.clone(),
+            id: id.to_owned(),
+            netns: self.netns_path(id),
+            attachment: None,
+            lease: Some(f),
+        };
+        net.netns = self.own_netns(id)?;
+        if let Some(name) = network {
+            net.attachment = Some(self.networks()?.attach(
+                name,
+                id,
+                &net.netns,
+                AttachOptions {
+                    hostname: Some(hostname.to_owned()),
+                    ..Default::default()
+                },
+            )?);
+        }
+        Ok(net)
+    }
+}
+
+impl TransientNet {
+    /// Detaches, removes the namespace, then releases the lease; keeps
+    /// going on errors and reports them all.
+    pub fn down(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        let Some(lease) = self.lease.take() else {
+            return Ok(());
+        };
+        let result = self.engine.network_down(&self.id);
+        let _ = fs::remove_file(self.engine.lease_path(&self.id));
+        drop(lease);
+        result
+    }
+}
+
+impl Drop for TransientNet {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+/// Opens and locks the lease file at `p`. A `gc` that found it unlocked
+/// in between may have removed it: then the lock is on a file nobody
+/// sees, and the lease is taken again on a new one.
+fn take_lease(p: &std::path::Path) -> Result<fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(p)
+            .map_err(io_err("opening", p))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err("locking", p)(e.into()))?;
+        let held = f.metadata().map_err(io_err("reading", p))?;
+        match fs::metadata(p) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(f),
+            _ => continue,
         }
     }
 }

@@ -212,6 +212,15 @@ impl NetOptions {
                 "a user specified IP address is supported on user defined networks only",
             ));
         }
+        if !self.aliases.is_empty()
+            && !matches!(mode, NetworkMode::Bridge(n) if n != DEFAULT_NETWORK)
+        {
+            return Err(invalid(
+                "network-alias",
+                &self.aliases.join(","),
+                "network-scoped aliases are supported only for containers on user-defined networks",
+            ));
+        }
         for h in &self.extra_hosts {
             berth_net::parse_add_host(h).map_err(|e| invalid("add-host", h, e.reason))?;
         }

@@ -170,6 +170,12 @@ fn network_flags_conflicting_with_the_mode_are_refused() {
     };
     assert!(ip.check(&NetworkMode::default(), None).is_err());
     assert!(ip.check(&NetworkMode::Bridge("mine".into()), None).is_ok());
+    let alias = NetOptions {
+        aliases: vec!["db".into()],
+        ..Default::default()
+    };
+    assert!(alias.check(&NetworkMode::default(), None).is_err());
+    assert!(alias.check(&NetworkMode::Bridge("mine".into()), None).is_ok());
     let bad_host = NetOptions {
         extra_hosts: vec!["nocolon".into()],
         ..Default::default()

@@ -129,11 +129,45 @@ impl Paths {
 /// Writes `bytes` to `path` atomically: temp file in the same directory,
 /// fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Temp file, (fsync,) rename: readers see the old or the new content.
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(io_err("creating", &tmp))?;
     f.write_all(bytes).map_err(io_err("writing", &tmp))?;
-    f.sync_all().map_err(io_err("syncing", &tmp))?;
+    if durable {
+        f.sync_all().map_err(io_err("syncing", &tmp))?;
+    }
     fs::rename(&tmp, path).map_err(io_err("renaming into place", path))
+}
+
+/// Like [`write_json`] without the fsync, for what is rebuilt from the
+/// truth when lost: the run state (a state left behind by a crash is
+/// corrected from the processes themselves, see `Engine::container`) and
+/// the spec (written again at every start). An fsync per state change
+/// costs milliseconds on each `run`.
+pub fn write_json_volatile<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).map_err(|source| Error::Corrupt {
+        path: path.to_owned(),
+        source,
+    })?;
+    write_replacing(path, &bytes, false)
+}
+
+/// The run state; one a crash left empty or torn (possible without the
+/// fsync) reads as a stopped container whose end is unknown.
+pub fn read_state(path: &Path) -> Result<State> {
+    match read_json(path) {
+        Err(Error::Corrupt { .. }) => Ok(State {
+            status: Status::Exited,
+            exit_code: 255,
+            error: "the container's state was lost in a crash".into(),
+            ..Default::default()
+        }),
+        other => other,
+    }
 }
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -203,11 +237,11 @@ impl Locked {
     }
 
     pub fn state(&self) -> Result<State> {
-        read_json(&self.paths.state())
+        read_state(&self.paths.state())
     }
 
     pub fn save(&self, s: &State) -> Result<()> {
-        write_json(&self.paths.state(), s)
+        write_json_volatile(&self.paths.state(), s)
     }
 
     /// Read-modify-write of the state.
@@ -238,4 +272,22 @@ pub fn alive(pid: i32, start: u64) -> bool {
 /// Current time as RFC 3339 with nanoseconds, UTC.
 pub fn now() -> String {
     berth_runtime::state::now_rfc3339()
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_state_reads_as_exited_and_a_missing_one_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        std::fs::write(&p, b"").unwrap();
+        let s = read_state(&p).unwrap();
+        assert_eq!(s.status, Status::Exited);
+        assert!(s.error.contains("lost"));
+        write_json_volatile(&p, &State::default()).unwrap();
+        assert_eq!(read_state(&p).unwrap().status, State::default().status);
+        assert!(read_state(&dir.path().join("none.json")).is_err());
+    }
 }

@@ -140,6 +140,9 @@ pub struct Inputs<'a> {
     pub cgroups_path: String,
     /// The network namespace (see [`crate::network`]).
     pub netns: &'a NetNs,
+    /// `--init`: the host's init binary, mounted at [`INIT_PATH`] and run
+    /// as the container's pid 1 in front of the command.
+    pub init: Option<&'a Path>,
     pub hostname: &'a str,
 }
 
@@ -149,6 +152,9 @@ pub struct EtcFiles {
     pub hostname: PathBuf,
     pub resolv_conf: PathBuf,
 }
+
+/// Where `--init` puts the init binary in the container, as Docker does.
+pub const INIT_PATH: &str = "/sbin/docker-init";
 
 /// The hostname a container gets: `--hostname` or the short id.
 pub fn hostname(id: &str, opts: &ContainerOptions) -> String {
@@ -270,7 +276,10 @@ pub fn env(
 /// Builds the spec.
 pub fn build(i: &Inputs<'_>) -> Result<Value> {
     let hostname = i.hostname;
-    let args = args(i.image, i.opts)?;
+    let mut args = args(i.image, i.opts)?;
+    if i.init.is_some() {
+        args.splice(0..0, [INIT_PATH.to_owned(), "--".to_owned()]);
+    }
     let cwd = i
         .opts
         .workdir
@@ -419,6 +428,12 @@ fn mounts(i: &Inputs<'_>) -> Vec<Value> {
             m.push(json!({"destination": dst, "type": "bind", "source": src,
                           "options": ["rbind", "rprivate"]}));
         }
+    }
+    if let Some(init) = i.init {
+        m.push(
+            json!({"destination": INIT_PATH, "type": "bind", "source": init,
+                      "options": ["rbind", "ro", "rprivate"]}),
+        );
     }
     for hm in i.mounts {
         let ro = if hm.read_only { "ro" } else { "rw" };

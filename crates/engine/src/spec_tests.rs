@@ -23,6 +23,7 @@ fn inputs_for<'a>(
         cgroups_path: "/berth/x".into(),
         netns: &NetNs::New,
         hostname: "0123456789ab",
+        init: None,
     }
 }
 

@@ -24,7 +24,6 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -57,6 +56,9 @@ pub enum Event {
     Exited {
         code: i32,
     },
+    /// The caller detached from a terminal (Ctrl-P Ctrl-Q); the container
+    /// runs on.
+    Detached,
 }
 
 /// How the starting command takes part.
@@ -85,6 +87,11 @@ impl StatusPipe {
         }
     }
 
+    /// The supervisor's pid.
+    pub fn supervisor_pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Reaps the supervisor once it has said its last word (attached runs).
     pub fn reap(mut self) {
         let _ = self.child.wait();
@@ -97,8 +104,15 @@ impl Engine {
     pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| io_err("creating a pipe", "status")(e.into()))?;
-        let exe = Path::new("/proc/self/exe");
-        let mut cmd = Command::new(exe);
+        // Started from a read-only copy of the binary, so it need not
+        // re-execute itself to be safe to parent containers (it still
+        // does, if the copy cannot be made here).
+        let tree = berth_sys::exe::protected_binary().ok();
+        let exe = match &tree {
+            Some(t) => std::path::PathBuf::from(format!("/proc/self/fd/{}", t.as_raw_fd())),
+            None => std::path::PathBuf::from("/proc/self/exe"),
+        };
+        let mut cmd = Command::new(&exe);
         cmd.arg0("berth")
             .arg("--root")
             .arg(&self.root)
@@ -128,8 +142,8 @@ impl Engine {
         }
         let child = cmd
             .spawn()
-            .map_err(io_err("starting the supervisor", exe))?;
-        drop(w);
+            .map_err(io_err("starting the supervisor", &exe))?;
+        drop((w, tree));
         Ok(StatusPipe {
             reader: BufReader::new(fs::File::from(r)),
             child,
@@ -192,6 +206,8 @@ struct Supervisor<'a> {
     attached: bool,
     /// The caller's stdout/stderr while attached.
     out: Option<(OwnedFd, OwnedFd)>,
+    /// The caller's stdin, copied to the container's terminal (`-it`).
+    input: Option<OwnedFd>,
 }
 
 /// One launched container's plumbing.
@@ -200,6 +216,8 @@ struct Running {
     pidfd: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
+    /// The pty master of a `-t` container: its output, and its input.
+    tty: Option<OwnedFd>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -213,6 +231,7 @@ impl<'a> Supervisor<'a> {
             record,
             attached,
             out: None,
+            input: None,
         })
     }
 
@@ -242,8 +261,16 @@ impl<'a> Supervisor<'a> {
                 std::thread::sleep(backoff);
                 continue;
             }
-            self.teardown();
+            let trash = self.teardown();
             report(&Event::Exited { code });
+            // The caller has its answer, and its descriptors back (a shell
+            // reading our copy of its stdout would wait for us otherwise);
+            // the directory goes after that.
+            self.out = None;
+            self.input = None;
+            if let Some(t) = trash {
+                let _ = fs::remove_dir_all(t);
+            }
             return 0;
         }
     }
@@ -277,9 +304,11 @@ impl<'a> Supervisor<'a> {
         if rt.state(&self.id).is_ok() {
             let _ = rt.delete(&self.id, true);
         }
+        let tty = self.record.options.tty;
         let (out_r, out_w) = pipe().map_err(e125)?;
         let (err_r, err_w) = pipe().map_err(e125)?;
-        let stdin = if self.record.options.interactive && self.attached {
+        let interactive = self.record.options.interactive && self.attached;
+        let stdin = if interactive && !tty {
             None
         } else {
             Some(devnull().map_err(e125)?)
@@ -287,6 +316,15 @@ impl<'a> Supervisor<'a> {
         if self.attached && self.out.is_none() {
             self.out = Some((dup_cloexec(1).map_err(e125)?, dup_cloexec(2).map_err(e125)?));
         }
+        if interactive && tty && self.input.is_none() {
+            self.input = Some(dup_cloexec(0).map_err(e125)?);
+        }
+        // With a terminal the runtime sends the pty master here.
+        let console = if tty {
+            Some(crate::terminal::ConsoleSocket::bind(&self.engine.run_root).map_err(e125)?)
+        } else {
+            None
+        };
         // The runtime's init inherits fds 0-2.
         if let Some(i) = &stdin {
             dup2(i.as_fd(), 0).map_err(e125)?;
@@ -296,6 +334,7 @@ impl<'a> Supervisor<'a> {
         let launched = rt.launch(&berth_runtime::CreateOptions {
             id: self.id.clone(),
             bundle: self.paths.dir.clone(),
+            console_socket: console.as_ref().map(|c| c.path().to_owned()),
             ..Default::default()
         });
         // Back to our own: nothing of the container's stays at 0-2.
@@ -310,6 +349,11 @@ impl<'a> Supervisor<'a> {
         })?;
         let pidfd =
             signal::pidfd(pid).map_err(|e| e125(io_err("opening a pidfd", "container init")(e)))?;
+        let master = console
+            .as_ref()
+            .map(|c| c.receive())
+            .transpose()
+            .map_err(e125)?;
         lock.update(|s| {
             s.status = Status::Running;
             s.pid = pid;
@@ -326,38 +370,81 @@ impl<'a> Supervisor<'a> {
         Ok(Running {
             pid,
             pidfd,
-            stdout: Some(out_r),
-            stderr: Some(err_r),
+            stdout: Some(out_r).filter(|_| !tty),
+            stderr: Some(err_r).filter(|_| !tty),
+            tty: master,
         })
     }
 
     /// Copies output to the log (and the attached caller) until the
-    /// container exits and its pipes close; returns its exit code.
+    /// container exits and its output is drained; with a terminal, also
+    /// the caller's input to it, its window size (SIGWINCH, sent by the
+    /// caller) and Ctrl-P Ctrl-Q to detach. Returns the exit code.
     fn watch(&mut self, mut r: Running) -> i32 {
+        #[derive(Clone, Copy)]
+        enum Src {
+            Out(Stream),
+            Tty,
+            Exit,
+            Input,
+            Winch,
+        }
         let mut log = Writer::open(&self.paths.log(), self.record.options.log.clone()).ok();
+        let winch = match (&r.tty, &self.input) {
+            (Some(m), Some(_)) => {
+                self.copy_size(m.as_fd());
+                signal::SignalFd::new(&[libc::SIGWINCH]).ok()
+            }
+            _ => None,
+        };
+        let mut detach = DetachKeys::default();
         let mut exited = false;
+        let mut exited_at: Option<std::time::Instant> = None;
         let mut buf = vec![0u8; 64 * 1024];
-        while !exited || r.stdout.is_some() || r.stderr.is_some() {
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
-            let mut which = Vec::with_capacity(3);
+        while !exited || r.stdout.is_some() || r.stderr.is_some() || r.tty.is_some() {
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(6);
+            let mut which = Vec::with_capacity(6);
             if let Some(f) = &r.stdout {
                 fds.push(PollFd::new(f, PollFlags::IN));
-                which.push(Some(Stream::Stdout));
+                which.push(Src::Out(Stream::Stdout));
             }
             if let Some(f) = &r.stderr {
                 fds.push(PollFd::new(f, PollFlags::IN));
-                which.push(Some(Stream::Stderr));
+                which.push(Src::Out(Stream::Stderr));
+            }
+            if let Some(f) = &r.tty {
+                fds.push(PollFd::new(f, PollFlags::IN));
+                which.push(Src::Tty);
             }
             if !exited {
                 fds.push(PollFd::new(&r.pidfd, PollFlags::IN));
-                which.push(None);
+                which.push(Src::Exit);
+                if let (Some(i), Some(_)) = (&self.input, &r.tty) {
+                    fds.push(PollFd::new(i, PollFlags::IN));
+                    which.push(Src::Input);
+                }
+                if let Some(w) = &winch {
+                    fds.push(PollFd::new(w, PollFlags::IN));
+                    which.push(Src::Winch);
+                }
             }
-            match poll(&mut fds, None) {
+            // Once the container is gone, a terminal may hold its last
+            // bytes a moment longer (and never reports end of file if a
+            // process outside kept the slave): wait for them briefly.
+            let limit = exited.then_some(rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000_000,
+            });
+            match poll(&mut fds, limit.as_ref()) {
+                Ok(0) if exited_at.is_some() => {
+                    r.tty = None;
+                    continue;
+                }
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(_) => break,
             }
-            let ready: Vec<(Option<Stream>, bool)> = fds
+            let ready: Vec<(Src, bool)> = fds
                 .iter()
                 .zip(&which)
                 .map(|(f, w)| (*w, !f.revents().is_empty()))
@@ -368,21 +455,56 @@ impl<'a> Supervisor<'a> {
                     continue;
                 }
                 match w {
-                    None => exited = true,
-                    Some(s) => {
-                        let slot = match s {
-                            Stream::Stdout => &mut r.stdout,
-                            Stream::Stderr => &mut r.stderr,
+                    Src::Exit => {
+                        exited = true;
+                        exited_at = Some(std::time::Instant::now());
+                    }
+                    Src::Winch => {
+                        if let Some(w) = &winch {
+                            while let Ok(Some(_)) = w.next() {}
+                        }
+                        if let Some(m) = &r.tty {
+                            self.copy_size(m.as_fd());
+                        }
+                    }
+                    Src::Input => {
+                        let n = match self.input.as_ref().map(|f| rustix::io::read(f, &mut buf)) {
+                            Some(Ok(n)) => n,
+                            Some(Err(Errno::INTR | Errno::AGAIN)) => continue,
+                            _ => 0,
+                        };
+                        if n == 0 {
+                            self.input = None;
+                            continue;
+                        }
+                        let (bytes, detached) = detach.filter(&buf[..n]);
+                        if let Some(m) = &r.tty {
+                            let _ = write_all(m.as_fd(), &bytes);
+                        }
+                        if detached {
+                            self.detach_caller();
+                        }
+                    }
+                    Src::Out(_) | Src::Tty => {
+                        let slot = match w {
+                            Src::Out(Stream::Stdout) => &mut r.stdout,
+                            Src::Out(Stream::Stderr) => &mut r.stderr,
+                            _ => &mut r.tty,
                         };
                         let n = match slot.as_ref().map(|f| rustix::io::read(f, &mut buf)) {
                             Some(Ok(n)) => n,
                             Some(Err(Errno::INTR | Errno::AGAIN)) => continue,
+                            // A pty master reads EIO once no slave is open.
                             _ => 0,
                         };
                         if n == 0 {
                             *slot = None;
                             continue;
                         }
+                        let s = match w {
+                            Src::Out(s) => s,
+                            _ => Stream::Stdout,
+                        };
                         if let Some(l) = log.as_mut() {
                             let _ = l.write(s, &buf[..n]);
                         }
@@ -398,6 +520,25 @@ impl<'a> Supervisor<'a> {
             Ok(e) => e.shell_code(),
             Err(_) => 255,
         }
+    }
+
+    /// The caller's terminal size onto the container's.
+    fn copy_size(&self, master: BorrowedFd<'_>) {
+        if let Some((o, _)) = &self.out {
+            if let Ok((rows, cols)) = berth_sys::pty::size(o.as_fd()) {
+                if rows > 0 && cols > 0 {
+                    let _ = berth_sys::pty::set_size(master, rows, cols);
+                }
+            }
+        }
+    }
+
+    /// Ctrl-P Ctrl-Q: let go of the caller's terminal and tell it so; the
+    /// container runs on, its output still logged.
+    fn detach_caller(&mut self) {
+        self.input = None;
+        self.out = None;
+        report(&Event::Detached);
     }
 
     fn forward(&mut self, s: Stream, bytes: &[u8]) {
@@ -459,15 +600,24 @@ impl<'a> Supervisor<'a> {
                 s.error = msg.to_owned();
             });
         }
-        self.teardown();
+        if let Some(t) = self.teardown() {
+            let _ = fs::remove_dir_all(t);
+        }
     }
 
-    /// After the last exit: unmount, and with `--rm` remove everything.
-    fn teardown(&mut self) {
+    /// After the last exit: unmount, and with `--rm` remove everything
+    /// but the directory's contents, which the caller deletes (renamed
+    /// away, the container is gone already).
+    fn teardown(&mut self) -> Option<std::path::PathBuf> {
         let _ = crate::lifecycle::unmount_rootfs(&self.paths);
-        if self.record.options.auto_remove {
-            if let Err(e) = self.engine.remove_stopped(&self.id, true) {
+        if !self.record.options.auto_remove {
+            return None;
+        }
+        match self.engine.unlink_stopped(&self.id, true) {
+            Ok(trash) => trash,
+            Err(e) => {
                 tracing::warn!(id = %self.id, error = %e, "removing the container (--rm)");
+                None
             }
         }
     }
@@ -539,4 +689,55 @@ fn write_all(fd: BorrowedFd<'_>, mut b: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Docker's default detach keys, Ctrl-P Ctrl-Q, picked out of the input.
+#[derive(Debug, Default)]
+struct DetachKeys {
+    /// A Ctrl-P was the last byte and is held back.
+    pending: bool,
+}
+
+impl DetachKeys {
+    const CTRL_P: u8 = 0x10;
+    const CTRL_Q: u8 = 0x11;
+
+    /// The bytes to pass on, and whether the sequence was typed.
+    fn filter(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len() + 1);
+        for &b in input {
+            if self.pending {
+                self.pending = false;
+                if b == Self::CTRL_Q {
+                    return (out, true);
+                }
+                out.push(Self::CTRL_P);
+            }
+            if b == Self::CTRL_P {
+                self.pending = true;
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_are_ctrl_p_ctrl_q_and_nothing_else() {
+        let mut d = DetachKeys::default();
+        assert_eq!(d.filter(b"ls\r"), (b"ls\r".to_vec(), false));
+        assert_eq!(
+            d.filter(&[b'a', 0x10, b'b']),
+            (vec![b'a', 0x10, b'b'], false)
+        );
+        assert_eq!(d.filter(&[b'x', 0x10]), (vec![b'x'], false));
+        assert_eq!(d.filter(&[0x11, b'y']), (vec![], true));
+        let mut d = DetachKeys::default();
+        assert_eq!(d.filter(&[0x10, 0x10, 0x11]), (vec![0x10], true));
+    }
 }

@@ -98,8 +98,14 @@ pub struct Freed {
 }
 
 pub struct Meta {
-    db: Database,
+    db: Db,
     path: PathBuf,
+}
+
+/// The database, opened for writing or (commands that only look) not.
+enum Db {
+    Rw(Database),
+    Ro(redb::ReadOnlyDatabase),
 }
 
 impl std::fmt::Debug for Meta {
@@ -115,9 +121,21 @@ impl Meta {
             .create(path)
             .map_err(|e| db_err(path, e))?;
         let m = Meta {
-            db,
+            db: Db::Rw(db),
             path: path.to_owned(),
         };
+        // Made once: a write transaction costs fsyncs, and most commands
+        // only read.
+        let complete = m.read(|txn| {
+            Ok(txn.open_table(NAMES).is_ok()
+                && txn.open_table(IMAGES).is_ok()
+                && txn.open_table(LAYERS).is_ok()
+                && txn.open_table(BLOBS).is_ok()
+                && txn.open_table(BUILD_CACHE).is_ok())
+        })?;
+        if complete {
+            return Ok(m);
+        }
         m.write(|txn| {
             txn.open_table(NAMES)?;
             txn.open_table(IMAGES)?;
@@ -129,11 +147,42 @@ impl Meta {
         Ok(m)
     }
 
+    /// Opens for reading only: no header writes and no fsyncs (what a
+    /// read-write open costs). `None` when that is not possible: no
+    /// database yet, tables missing, or one that needs the recovery only a
+    /// writer does; the caller opens it for writing then.
+    pub fn open_read_only(path: &Path) -> Option<Meta> {
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .open_read_only(path)
+            .ok()?;
+        let m = Meta {
+            db: Db::Ro(db),
+            path: path.to_owned(),
+        };
+        let complete = m
+            .read(|txn| {
+                Ok(txn.open_table(NAMES).is_ok()
+                    && txn.open_table(IMAGES).is_ok()
+                    && txn.open_table(LAYERS).is_ok()
+                    && txn.open_table(BLOBS).is_ok()
+                    && txn.open_table(BUILD_CACHE).is_ok())
+            })
+            .ok()?;
+        complete.then_some(m)
+    }
+
     fn write<T>(
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, TxError>,
     ) -> Result<T, MetaError> {
-        let txn = self.db.begin_write().map_err(|e| db_err(&self.path, e))?;
+        let Db::Rw(db) = &self.db else {
+            return Err(MetaError::Db {
+                path: self.path.clone(),
+                message: "opened read-only; this is a bug of the caller".into(),
+            });
+        };
+        let txn = db.begin_write().map_err(|e| db_err(&self.path, e))?;
         let out = f(&txn).map_err(|e| self.tx(e))?;
         txn.commit().map_err(|e| db_err(&self.path, e))?;
         Ok(out)
@@ -143,7 +192,11 @@ impl Meta {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, TxError>,
     ) -> Result<T, MetaError> {
-        let txn = self.db.begin_read().map_err(|e| db_err(&self.path, e))?;
+        let txn = match &self.db {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+        .map_err(|e| db_err(&self.path, e))?;
         f(&txn).map_err(|e| self.tx(e))
     }
 
@@ -496,5 +549,24 @@ mod tests {
         let a = rec(b"a", &[b"l"]);
         m1.put_image(&a, &["n:1".into()], &[]).expect("put");
         assert_eq!(m2.resolve("n:1").expect("r"), Some(a.manifest));
+    }
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    #[test]
+    fn read_only_opens_only_a_complete_store_and_never_writes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("meta.redb");
+        assert!(Meta::open_read_only(&p).is_none(), "no database yet");
+        drop(Meta::open(&p).expect("create"));
+        let ro = Meta::open_read_only(&p).expect("read-only open");
+        assert!(ro.list().expect("list").is_empty());
+        assert!(ro.write(|_| Ok(())).is_err());
+        // A writer alongside a read-only reader.
+        let rw = Meta::open(&p).expect("writer while a reader is open");
+        assert!(rw.list().expect("list").is_empty());
     }
 }

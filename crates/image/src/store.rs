@@ -90,6 +90,23 @@ impl ImageStore {
         Ok(s)
     }
 
+    /// Opens the store to look things up only (as `run` does for an image
+    /// it has): the metadata without a write lock or fsyncs, and no clean-up
+    /// of leftovers. Falls back to [`ImageStore::open`] when the metadata
+    /// cannot be read that way.
+    pub fn open_read_only(root: &Path) -> Result<ImageStore, StoreError> {
+        let Some(meta) = Meta::open_read_only(&root.join("meta.redb")) else {
+            return ImageStore::open(root);
+        };
+        Ok(ImageStore {
+            root: root.to_owned(),
+            content: ContentStore::open(root.join("content"))?,
+            layers: LayerStore::open(root.join("layers"))?,
+            meta,
+            limits: Limits::default(),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -189,6 +189,10 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| sys("sethostname")(e.into()))?;
     }
+    if ns.creates(LinuxNamespaceType::Network) {
+        // A new network namespace's loopback starts down; runc sets it up.
+        berth_sys::netif::loopback_up().map_err(sys("setting lo up"))?;
+    }
     if let Some(d) = &plan.domainname {
         rustix::system::setdomainname(d.as_bytes()).map_err(|e| sys("setdomainname")(e.into()))?;
     }

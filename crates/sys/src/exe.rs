@@ -79,6 +79,14 @@ pub fn exec_protected(args: &[CString]) -> io::Result<()> {
     Err(io::Error::last_os_error())
 }
 
+/// The running binary on a private, read-only, detached mount (an
+/// `O_PATH`-like descriptor, close-on-exec): spawning a child through
+/// `/proc/self/fd/N` starts it protected, without the child re-executing
+/// itself.
+pub fn protected_binary() -> io::Result<OwnedFd> {
+    open_tree_ro()
+}
+
 /// A detached bind mount of `/proc/self/exe`, made read-only.
 fn open_tree_ro() -> io::Result<OwnedFd> {
     // SAFETY: the path is a NUL-terminated literal; open_tree returns a new fd.

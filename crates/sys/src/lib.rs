@@ -10,6 +10,7 @@ pub mod clone;
 pub mod exe;
 pub mod fdpass;
 pub mod mount;
+pub mod netif;
 pub mod path;
 pub mod procfs;
 pub mod pty;

@@ -104,11 +104,9 @@ impl RawMode {
         let fd = fd.as_fd().try_clone_to_owned()?;
         let saved = rustix::termios::tcgetattr(&fd)?;
         let mut raw = saved.clone();
+        // Output processing goes too, as Docker's CLI clears OPOST: the
+        // container's own terminal already turned its "\n" into "\r\n".
         raw.make_raw();
-        // Output post-processing stays on, as Docker's CLI keeps it, so a
-        // message printed while raw still starts at the left margin.
-        raw.output_modes
-            .insert(rustix::termios::OutputModes::OPOST | rustix::termios::OutputModes::ONLCR);
         rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &raw)?;
         Ok(RawMode { fd, saved })
     }

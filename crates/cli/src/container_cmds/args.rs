@@ -212,13 +212,6 @@ impl CreateArgs {
                 "--restart and --rm cannot be used together",
             ));
         }
-        if self.init {
-            return Err(berth_engine::error::invalid(
-                "flag",
-                "--init",
-                "this build of berth has no init binary to inject yet; use an image with its own init",
-            ));
-        }
         if let Some(s) = &self.stop_signal {
             parse_signal(s)?;
         }

@@ -29,8 +29,63 @@ pub struct StartArgs {
     /// Attach the container's STDIN.
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    #[arg(required = true)]
+    /// Start every stopped container (that the filters select).
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: restart-policy=always|unless-stopped|on-failure|no,
+    /// name=, label=K[=V]. The same key given twice matches either value.
+    #[arg(short = 'f', long = "filter", requires = "all")]
+    pub filter: Vec<String>,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
+}
+
+/// `start --all`: the stopped containers the filters select, oldest
+/// first. `restart-policy=unless-stopped` leaves out those a user stopped
+/// (what a boot-time `start --all` must not bring back).
+fn select_stopped(engine: &Engine, filters: &[String]) -> Result<Vec<String>, Failure> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::new(format!("invalid filter {f:?}: expected key=value"), 125)
+        })?;
+        if !matches!(k, "restart-policy" | "name" | "label") {
+            return Err(Failure::new(
+                format!("invalid filter '{k}': start --all knows restart-policy, name, label"),
+                125,
+            ));
+        }
+        by_key.entry(k).or_default().push(v);
+    }
+    let mut out = Vec::new();
+    let mut all = engine.list()?;
+    all.reverse();
+    for c in all {
+        if matches!(
+            c.state.status,
+            berth_engine::Status::Running | berth_engine::Status::Paused
+        ) {
+            continue;
+        }
+        let policy = c.record.options.restart;
+        let labels = berth_engine::inspect::labels(&c);
+        let keep = by_key.iter().all(|(k, values)| {
+            values.iter().any(|v| match *k {
+                "restart-policy" => {
+                    policy.name() == *v && !(*v == "unless-stopped" && c.state.stopped_by_user)
+                }
+                "name" => c.record.name.contains(v),
+                _ => match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(*v),
+                },
+            })
+        });
+        if keep {
+            out.push(c.record.id);
+        }
+    }
+    Ok(out)
 }
 
 /// Finds the image (pulling it as `--pull` says) and reads what a
@@ -49,7 +104,7 @@ fn image_ref(ctx: &Ctx, name: &str, pull: &str) -> Result<ImageRef, Failure> {
             ))
         }
     }
-    let store = image_cmds::open_store(&ctx.image)?;
+    let store = image_cmds::open_store_read_only(&ctx.image)?;
     let found = match image_cmds::find_image(&store, name) {
         Ok(f) => f,
         Err(CliError::NoSuchImage(_)) if pull == "missing" => {
@@ -154,14 +209,8 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
-    if a.create.tty && !a.detach && !std::io::stdin().is_terminal() {
+    if a.create.tty && a.create.interactive && !a.detach && !std::io::stdin().is_terminal() {
         return Err(Failure::new("the input device is not a TTY", 1));
-    }
-    if a.create.tty {
-        return Err(Failure::new(
-            "-t needs a console socket in the runtime, which this build does not have yet; run without -t",
-            125,
-        ));
     }
     let (engine, id) = create_container(ctx, &a.create)?;
     let attach = Attach {
@@ -187,8 +236,13 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             1,
         ));
     }
+    let targets = if a.all {
+        select_stopped(&engine, &a.filter)?
+    } else {
+        a.containers.clone()
+    };
     let mut failed = None;
-    for c in &a.containers {
+    for c in &targets {
         let r = engine.resolve(c).map_err(Failure::from).and_then(|id| {
             let st = engine.container(&id)?;
             if matches!(
@@ -197,6 +251,8 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             ) {
                 return Ok(0);
             }
+            // Started by the user: the restart policy applies again.
+            engine.reset_stop_flag(&id)?;
             start_one(
                 &engine,
                 &id,
@@ -224,18 +280,34 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 /// Starts the supervisor; attached, forwards signals and returns the
 /// container's exit code.
 fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
-    let forwarded = berth_engine::exec::FORWARDED_SIGNALS;
+    let tty = attach.output && engine.container(id)?.record.options.tty;
+    let mut forwarded = berth_engine::exec::FORWARDED_SIGNALS.to_vec();
+    if tty {
+        // The supervisor copies the new size onto the container's terminal.
+        forwarded.push(libc::SIGWINCH);
+    }
     // Blocked before the supervisor exists, so a Ctrl-C is never lost
     // and never kills the CLI instead of reaching the container.
     let blocked = if attach.output {
         Some(
-            SignalSet::block(forwarded)
+            SignalSet::block(&forwarded)
                 .map_err(|e| Failure::new(format!("blocking signals: {e}"), 125))?,
         )
     } else {
         None
     };
+    // Keys go to the container as typed (Ctrl-C included) while attached
+    // to its terminal; restored on every way out of here.
+    let _raw = if tty && attach.stdin && std::io::stdin().is_terminal() {
+        Some(
+            berth_sys::pty::RawMode::enter(std::io::stdin())
+                .map_err(|e| Failure::new(format!("setting the terminal to raw mode: {e}"), 125))?,
+        )
+    } else {
+        None
+    };
     let mut status = engine.spawn_supervisor(id, attach)?;
+    let supervisor = status.supervisor_pid();
     let pid = match status.next_event() {
         Some(Event::Started { pid }) => pid,
         Some(Event::Failed { message, code }) => {
@@ -253,9 +325,12 @@ fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
     let Some(blocked) = blocked else {
         return Ok(0);
     };
-    if let Ok(fd) = signal::pidfd(pid) {
+    if let (Ok(fd), Ok(sup)) = (signal::pidfd(pid), signal::pidfd(supervisor)) {
         std::thread::spawn(move || loop {
             match blocked.wait() {
+                Ok(libc::SIGWINCH) => {
+                    let _ = signal::pidfd_kill(&sup, libc::SIGWINCH);
+                }
                 Ok(sig) => {
                     let _ = signal::pidfd_kill(&fd, sig);
                 }
@@ -265,10 +340,12 @@ fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
     }
     loop {
         match status.next_event() {
-            Some(Event::Exited { code }) => {
-                status.reap();
-                return Ok(code.clamp(0, 255) as u8);
-            }
+            // Not reaped: the supervisor may still be deleting a `--rm`
+            // container's files, and need not be waited for (it is
+            // re-parented when berth exits).
+            Some(Event::Exited { code }) => return Ok(code.clamp(0, 255) as u8),
+            // Ctrl-P Ctrl-Q: the container runs on under its supervisor.
+            Some(Event::Detached) => return Ok(0),
             Some(_) => continue,
             None => {
                 status.reap();

@@ -76,6 +76,11 @@ pub(crate) fn open_store(g: &Global) -> Result<Arc<ImageStore>> {
     Ok(Arc::new(ImageStore::open(&g.root)?))
 }
 
+/// The store for looking images up only (no writes, no fsyncs).
+pub(crate) fn open_store_read_only(g: &Global) -> Result<ImageStore> {
+    Ok(ImageStore::open_read_only(&g.root)?)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

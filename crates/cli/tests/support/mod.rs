@@ -140,6 +140,25 @@ fn remove_stale_roots(tmp: &Path) {
     }
 }
 
+/// The berth binary, to run in the tests' network namespace (which plays
+/// the host: bridges and rules made by tests never reach the real one).
+/// Every berth command of a test that may start a container comes from here.
+pub fn berth_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let ns = std::os::fd::AsRawFd::as_raw_fd(&fixture().netns_file);
+    // SAFETY: between fork and exec the child only calls setns(2), which
+    // is async-signal-safe; the fd stays open for the process's life.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
+            if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
 /// A test's view of berth on the shared root; removes the containers it
 /// named when dropped.
 pub struct Berth {
@@ -163,22 +182,11 @@ impl Berth {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = berth_command();
         c.arg("--root")
             .arg(&self.f.root)
             .arg("--run-root")
             .arg(&self.f.run_root);
-        let ns = std::os::fd::AsRawFd::as_raw_fd(&self.f.netns_file);
-        // SAFETY: between fork and exec the child only calls setns(2), which
-        // is async-signal-safe; the fd stays open for the process's life.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
-                if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
         c
     }
 
