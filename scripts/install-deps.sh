@@ -13,6 +13,10 @@ packages=(
   docker-registry skopeo apache2-utils openssl
   # network tests look at the rules berth leaves (nft) from a test namespace
   nftables
+  # engine tests drive berth-runtime through the real engines; conformance compares with crun
+  containerd docker.io podman crun
+  # conformance (scripts/conformance.sh): runc's bats integration tests and their Go helpers
+  bats jq gawk golang-go
   # benchmarks
   hyperfine time
   # the demo of scripts/setup.sh and the port benchmark fetch over HTTP

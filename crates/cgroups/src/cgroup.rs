@@ -271,6 +271,10 @@ impl Cgroup {
                 walk_v2(d, &plan.v2_controllers, false)?;
             }
         }
+        let quota_follows = plan.writes.iter().any(|w| w.file == "cpu.cfs_quota_us");
+        // v1: a shorter period is refused (EINVAL) while the old quota over it would exceed the
+        // parent's limit; as runc, it is written again once the new quota is in.
+        let mut period_again: Option<(PathBuf, &str)> = None;
         for w in &plan.writes {
             let Some(d) = self.dir_for(w.target) else {
                 continue; // planning checked `has`; unreachable in practice
@@ -280,7 +284,22 @@ impl Cgroup {
                 tracing::debug!(path = %path.display(), "skipping absent optional file");
                 continue;
             }
-            fsio::write(&path, &w.value)?;
+            match fsio::write(&path, &w.value) {
+                Ok(()) => {}
+                Err(Error::Write { source, .. })
+                    if w.file == "cpu.cfs_period_us"
+                        && quota_follows
+                        && source.raw_os_error() == Some(libc::EINVAL) =>
+                {
+                    period_again = Some((path, &w.value));
+                }
+                Err(e) => return Err(e),
+            }
+            if w.file == "cpu.cfs_quota_us" {
+                if let Some((p, v)) = period_again.take() {
+                    fsio::write(&p, v)?;
+                }
+            }
         }
         if let (Some(rules), Some(d)) = (&plan.device_filter, self.v2_dir()) {
             let p = d.full();
@@ -631,16 +650,16 @@ fn mkdir(p: &Path) -> Result<(), Error> {
 }
 
 /// v1 cpuset: a new cgroup starts with empty cpus/mems and refuses tasks, so copy the parent's
-/// at every level we create (runc does the same).
+/// at every level on the way, also at a level that exists but was left empty by whoever made
+/// it (a pod's cgroup made with a bare mkdir): runc does the same.
 fn create_cpuset(d: &Dir) -> Result<(), Error> {
     let mut cur = d.mount.clone();
     for c in rel(&d.path).components() {
         let parent = cur.clone();
         cur.push(c);
-        if cur.exists() {
-            continue;
+        if !cur.exists() {
+            mkdir(&cur)?;
         }
-        mkdir(&cur)?;
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let mine = cur.join(f);
             let Some(v) = fsio::read_opt(&mine)? else {

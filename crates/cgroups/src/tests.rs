@@ -243,6 +243,37 @@ fn v2_resources_table() {
     }
 }
 
+/// A parent cgroup someone made with a bare mkdir has empty cpuset.cpus/mems, and no task
+/// could join below it: its values come from its own parent, as with runc (found by runc's
+/// test "update cpu period in a pod cgroup with pod limit set").
+#[test]
+fn v1_cpuset_fills_an_existing_empty_parent() {
+    let host = FakeHost::new(Layout::Hybrid);
+    let cpuset = host.root().join("cpuset");
+    std::fs::write(cpuset.join("cpuset.cpus"), "0-1\n").expect("write");
+    std::fs::write(cpuset.join("cpuset.mems"), "0\n").expect("write");
+    let pod = cpuset.join("pod");
+    std::fs::create_dir(&pod).expect("mkdir pod");
+    std::fs::write(pod.join("cpuset.cpus"), "\n").expect("write");
+    std::fs::write(pod.join("cpuset.mems"), "").expect("write");
+    let _cg = host.cgroup("/pod/c1", &[]);
+    assert_eq!(
+        std::fs::read_to_string(pod.join("cpuset.cpus")).expect("read"),
+        "0-1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pod.join("cpuset.mems")).expect("read"),
+        "0"
+    );
+    // A parent that has its own values keeps them.
+    std::fs::write(pod.join("cpuset.cpus"), "1").expect("write");
+    let _cg = host.cgroup("/pod/c2", &[]);
+    assert_eq!(
+        std::fs::read_to_string(pod.join("cpuset.cpus")).expect("read"),
+        "1"
+    );
+}
+
 #[test]
 fn v2_create_enables_controllers_in_parents() {
     let host = FakeHost::new(Layout::Unified);

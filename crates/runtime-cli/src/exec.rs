@@ -17,7 +17,8 @@ pub struct ExecArgs {
     /// Set an environment variable (NAME=value); repeatable.
     #[arg(short, long)]
     env: Vec<String>,
-    /// Allocate a pseudo-terminal (needs --console-socket).
+    /// Allocate a pseudo-terminal: its master goes to --console-socket, or
+    /// (in the foreground) is relayed to this command's own stdio.
     #[arg(short, long)]
     tty: bool,
     /// UID[:GID] to run as.
@@ -98,7 +99,7 @@ impl ExecArgs {
                 path: path.clone(),
                 source,
             })?;
-            return serde_json::from_str(&text)
+            return parse_process(&text)
                 .map_err(|e| invalid("--process", format!("{}: {e}", path.display())));
         }
         let config = bundle.join("config.json");
@@ -207,6 +208,17 @@ fn add_caps(
     Ok(caps)
 }
 
+/// A process.json as runc reads it: `user` may be left out (uid and gid 0),
+/// which the spec's type would refuse.
+fn parse_process(text: &str) -> Result<Process, serde_json::Error> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_json::from_value(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +305,17 @@ mod tests {
             assert!(e.to_string().contains(field), "{e}");
         }
         assert!(args(&["--cgroup", "x", "ctr", "id"]).options().is_err());
+    }
+
+    /// runc's test "exec [tty consolesize]" passes a process.json without
+    /// `user`: root, as runc reads it.
+    #[test]
+    fn process_json_without_user_is_root() {
+        let p = parse_process(r#"{"args": ["true"], "cwd": "/"}"#).expect("no user");
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        let p = parse_process(r#"{"args": ["true"], "cwd": "/", "user": {"uid": 5, "gid": 6}}"#)
+            .expect("user");
+        assert_eq!((p.user().uid(), p.user().gid()), (5, 6));
+        assert!(parse_process("[1]").is_err());
     }
 }

@@ -12,13 +12,21 @@ mod exec;
 mod observe;
 mod update;
 
+/// `-v`/`--version` in runc's shape (`NAME version X`, then `spec: Y`),
+/// which Docker's `info` parses for its default runtime.
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
-    version,
+    version = VERSION,
+    disable_version_flag = true,
     about = "An OCI container runtime (runc-compatible command line)"
 )]
 struct Cli {
+    /// Print the version (runc's -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     /// Directory for container state.
     #[arg(
         long,
@@ -176,7 +184,14 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report(&cli, &e.to_string());
-            ExitCode::from(1)
+            // As runc: `exec` fails with 255, which no process's own exit
+            // status (0-255 from the process, 128+N for a signal) is taken
+            // to mean by convention; every other command with 1.
+            ExitCode::from(if matches!(cli.cmd, Cmd::Exec(_)) {
+                255
+            } else {
+                1
+            })
         }
     }
 }
@@ -389,7 +404,7 @@ fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<u8, bert
                 ) if !once => return Ok(0),
                 Err(e) => return Err(e),
             };
-        let line = observe::stats_event(id, &stats).to_string();
+        let line = observe::stats_event(id, &stats);
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
             return Ok(0);
@@ -401,14 +416,16 @@ fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<u8, bert
     }
 }
 
-/// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`.
+/// `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`, `0`.
 fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
     let bad = || berth_runtime::Error::InvalidArg {
         arg: "signal".into(),
         reason: format!("unknown signal {s:?}"),
     };
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) {
+        // 0 sends nothing and only checks that the processes exist, as
+        // kill(2) (runc takes it too: `kill -a ID 0`).
+        return if (0..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -468,3 +485,28 @@ fn parse_signal(s: &str) -> Result<i32, berth_runtime::Error> {
 /// and 33 for itself).
 const SIGRTMIN: i32 = 34;
 const SIGRTMAX: i32 = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn version_has_runcs_shape() {
+        for flag in ["-v", "--version"] {
+            let e = Cli::try_parse_from(["berth-runtime", flag])
+                .err()
+                .expect("version exits early");
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        }
+        let text = Cli::command().render_version();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                concat!("berth-runtime version ", env!("CARGO_PKG_VERSION")),
+                "spec: 1.2.0"
+            ]
+        );
+    }
+}

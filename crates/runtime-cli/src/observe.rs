@@ -31,31 +31,36 @@ pub fn filter_ps(output: &str, pids: &[i32]) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-/// One `events` record of type `stats`, shaped like runc's (the fields
-/// berth reads from the cgroup; a limit of `None` is unlimited, which runc
-/// prints as the kernel's maximum).
-pub fn stats_event(id: &str, s: &Stats) -> Value {
+/// One `events` line of type `stats`, shaped like runc's, keys in runc's
+/// order (`type`, `id`, `data`: scripts match the line's start); the fields
+/// are what berth reads from the cgroup, and a limit of `None` is
+/// unlimited, which runc prints as the kernel's maximum.
+pub fn stats_event(id: &str, s: &Stats) -> String {
+    format!(
+        "{{\"type\":\"stats\",\"id\":{},\"data\":{}}}",
+        Value::from(id),
+        stats_data(s)
+    )
+}
+
+fn stats_data(s: &Stats) -> Value {
     const UNLIMITED: u64 = i64::MAX as u64 & !0xfff;
     json!({
-        "type": "stats",
-        "id": id,
-        "data": {
-            "cpu": { "usage": { "total": s.cpu_usage_ns } },
-            "memory": {
-                "usage": {
-                    "usage": s.memory_usage,
-                    "max": s.memory_max_usage.unwrap_or(0),
-                    "limit": s.memory_limit.unwrap_or(UNLIMITED),
-                }
-            },
-            "pids": { "current": s.pids_current, "limit": s.pids_limit.unwrap_or(0) },
-            "blkio": {
-                "ioServiceBytesRecursive": [
-                    { "major": 0, "minor": 0, "op": "Read", "value": s.io_read_bytes },
-                    { "major": 0, "minor": 0, "op": "Write", "value": s.io_write_bytes },
-                ]
-            },
-        }
+        "cpu": { "usage": { "total": s.cpu_usage_ns } },
+        "memory": {
+            "usage": {
+                "usage": s.memory_usage,
+                "max": s.memory_max_usage.unwrap_or(0),
+                "limit": s.memory_limit.unwrap_or(UNLIMITED),
+            }
+        },
+        "pids": { "current": s.pids_current, "limit": s.pids_limit.unwrap_or(0) },
+        "blkio": {
+            "ioServiceBytesRecursive": [
+                { "major": 0, "minor": 0, "op": "Read", "value": s.io_read_bytes },
+                { "major": 0, "minor": 0, "op": "Write", "value": s.io_write_bytes },
+            ]
+        },
     })
 }
 
@@ -124,7 +129,12 @@ mod tests {
             pids_limit: None,
             ..Default::default()
         };
-        let v = stats_event("c1", &s);
+        let line = stats_event("c1", &s);
+        assert!(
+            line.starts_with(r#"{"type":"stats","id":"c1","data":{"#),
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(v["type"], "stats");
         assert_eq!(v["id"], "c1");
         assert_eq!(v["data"]["memory"]["usage"]["usage"], 4096);

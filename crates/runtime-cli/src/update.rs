@@ -18,8 +18,8 @@ pub struct UpdateArgs {
     /// CPU CFS period (µs).
     #[arg(long)]
     cpu_period: Option<u64>,
-    /// CPU CFS quota (µs per period).
-    #[arg(long)]
+    /// CPU CFS quota (µs per period); -1 for none.
+    #[arg(long, allow_hyphen_values = true)]
     cpu_quota: Option<i64>,
     /// CPU shares (relative weight).
     #[arg(long)]
@@ -28,7 +28,7 @@ pub struct UpdateArgs {
     #[arg(long)]
     cpu_rt_period: Option<u64>,
     /// CPU realtime runtime (µs per period).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpu_rt_runtime: Option<i64>,
     /// CPUs to use (e.g. 0-1,3).
     #[arg(long)]
@@ -36,11 +36,11 @@ pub struct UpdateArgs {
     /// Memory nodes to use.
     #[arg(long)]
     cpuset_mems: Option<String>,
-    /// Memory limit (bytes, or with k/m/g).
-    #[arg(long)]
+    /// Memory limit (bytes, or with k/m/g); -1 for none.
+    #[arg(long, allow_hyphen_values = true)]
     memory: Option<String>,
     /// Memory soft limit (bytes, or with k/m/g).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     memory_reservation: Option<String>,
     /// Memory plus swap limit; -1 for unlimited swap.
     #[arg(long, allow_hyphen_values = true)]
@@ -218,6 +218,24 @@ mod tests {
         assert!(r.memory().is_none());
         let e = resources(&["--l3-cache-schema", "L3:0=f", "c"]).expect_err("rdt");
         assert!(e.to_string().contains("RDT"), "{e}");
+    }
+
+    /// runc takes -1 (no limit) for these (found by runc's update tests).
+    #[test]
+    fn minus_one_lifts_a_limit() {
+        let r = resources(&[
+            "--memory",
+            "-1",
+            "--memory-reservation",
+            "-1",
+            "--cpu-quota",
+            "-1",
+            "c",
+        ])
+        .expect("-1 values");
+        let m = r.memory().as_ref().expect("memory");
+        assert_eq!((m.limit(), m.reservation()), (Some(-1), Some(-1)));
+        assert_eq!(r.cpu().as_ref().and_then(|c| c.quota()), Some(-1));
     }
 
     #[test]

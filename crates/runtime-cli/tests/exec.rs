@@ -134,9 +134,16 @@ fn exec_returns_the_exit_status() {
     // Not pid 1 of its namespace: it can be killed from inside.
     let (code, _, err) = text(&rt.exec(&["exec", &id, "sh", "-c", "kill -KILL $$"]));
     assert_eq!(code, 128 + 9, "{err}");
+    // The runtime's own failures: 255, as runc (its test "exec [exit codes]").
     let (code, _, err) = text(&rt.exec(&["exec", &id, "no-such-program"]));
-    assert_ne!(code, 0);
+    assert_eq!(code, 255, "{err}");
     assert!(err.contains("no-such-program"), "{err}");
+    let (code, _, err) = text(&rt.exec(&["exec", "--pid-file", "/non-existent/dir", &id, "true"]));
+    assert_eq!(code, 255, "{err}");
+    let (code, _, err) = text(&rt.exec(&["exec", "no-such-container", "true"]));
+    assert_eq!(code, 255, "{err}");
+    let (code, _, _) = text(&rt.exec(&["exec", &id, "false"]));
+    assert_eq!(code, 1);
 }
 
 #[test]
@@ -384,16 +391,138 @@ fn terminal_and_console_socket_must_come_together() {
         return;
     }
     let rt = Runtime::new();
+    // Detached, nobody could relay the terminal.
     let mut b = Bundle::new(&["true"]);
     b.config["process"]["terminal"] = true.into();
-    let (code, _, err) = rt.run(&b);
+    b.write();
+    let id = rt.id();
+    let path = b.path().display().to_string();
+    let (code, _, err) = text(&rt.exec(&["run", "-d", "--bundle", &path, &id]));
     assert_ne!(code, 0);
     assert!(err.contains("--console-socket"), "{err}");
     let b = Bundle::new(&["sleep", "1000"]);
     let id = rt.run_detached(&b);
-    let (code, _, err) = text(&rt.exec(&["exec", "--tty", &id, "sh"]));
+    let (code, _, err) = text(&rt.exec(&["exec", "--tty", "--detach", &id, "sh"]));
     assert_ne!(code, 0);
     assert!(err.contains("--console-socket"), "{err}");
+    // A socket without a terminal: nothing would be sent.
+    let sock = rt.root.path().join("unused.sock");
+    let sock = sock.display().to_string();
+    let (code, _, err) = text(&rt.exec(&["exec", "--console-socket", &sock, &id, "true"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("--console-socket"), "{err}");
+}
+
+/// No `#console-*` directory (the runtime's own console socket) is left
+/// in the state root.
+fn no_console_dirs_left(rt: &Runtime) {
+    let left: Vec<_> = std::fs::read_dir(rt.root.path())
+        .expect("root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("#console-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Runs `cmd` under a pty (util-linux `script`), `input` typed into it
+/// (stdin kept open until the command exits); (exit code, output).
+fn in_pty(cmd: &str, input: &str) -> (i32, String) {
+    let out = tempfile::tempfile().expect("out");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn script");
+    let stdin = child.stdin.take();
+    if let Some(mut s) = stdin.as_ref() {
+        s.write_all(input.as_bytes()).expect("type");
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let code = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd}: still running after 60 s under a pty, killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut out = out;
+    let mut text = String::new();
+    use std::io::{Read, Seek};
+    out.seek(std::io::SeekFrom::Start(0)).expect("seek");
+    out.read_to_string(&mut text).expect("read");
+    (code, text)
+}
+
+#[test]
+fn run_in_the_foreground_relays_its_own_terminal() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    // Without a terminal of the caller's: the pty's output comes back on
+    // stdout (CRLF line ends), and the exit status too.
+    let mut b = Bundle::new(&["sh", "-c", "tty; stat -c %t:%T /dev/console; exit 2"]);
+    b.config["process"]["terminal"] = true.into();
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(lines[1], "88:0", "/dev/console is a pty slave: {out:?}");
+    no_console_dirs_left(&rt);
+
+    // Under a terminal, as a user types: input reaches the shell.
+    let mut b = Bundle::new(&["sh"]);
+    b.config["process"]["terminal"] = true.into();
+    b.write();
+    let id = rt.id();
+    let cmd = format!(
+        "{} --root {} run --bundle {} {id}",
+        support::BIN,
+        rt.root.path().display(),
+        b.path().display()
+    );
+    let (code, out) = in_pty(&cmd, "tty; echo in-$((6*7)); exit 3\n");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("in-42"), "{out}");
+    no_console_dirs_left(&rt);
+    // `run` deleted the container after it exited.
+    let (code, _, _) = text(&rt.exec(&["state", &id]));
+    assert_ne!(code, 0);
+}
+
+#[test]
+fn exec_tty_in_the_foreground_relays_its_own_terminal() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&["exec", "-t", &id, "sh", "-c", "tty; exit 4"]));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.starts_with("/dev/pts/") && out.ends_with("\r\n"),
+        "{out:?}"
+    );
+    let cmd = format!(
+        "{} --root {} exec -t {id} sh",
+        support::BIN,
+        rt.root.path().display()
+    );
+    let (code, out) = in_pty(&cmd, "echo in-$((6*7)); exit 5\n");
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("in-42"), "{out}");
+    no_console_dirs_left(&rt);
 }
 
 #[test]
@@ -433,4 +562,71 @@ fn preserved_and_socket_activation_fds_reach_the_process() {
     // 3 and 4 are kept; 5, neither activated nor preserved, is not.
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["1 1", "listen", "preserved", "closed"], "{out}");
+}
+
+/// The working directory is entered with the runtime's privileges first,
+/// then (if refused) as the process's user, as runc does: uid 0 without
+/// CAP_DAC_OVERRIDE (runc's default capabilities) can exec into a container
+/// whose cwd only its owner may enter, and so can that owner (found by
+/// runc's test "runc exec --user with no access to cwd").
+#[test]
+fn cwd_is_entered_before_and_after_taking_the_user() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    let home = b.rootfs().join("home42");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::os::unix::fs::chown(&home, Some(42), Some(42)).expect("chown");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    b.config["process"]["cwd"] = "/home42".into();
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&["exec", "--user", "0", &id, "pwd"]));
+    assert_eq!((code, out.trim()), (0, "/home42"), "{err}");
+    let (code, out, err) = text(&rt.exec(&["exec", "--user", "42", &id, "pwd"]));
+    assert_eq!((code, out.trim()), (0, "/home42"), "{err}");
+}
+
+/// A non-root process owns the terminal (and the stdio) it is given, as
+/// with runc (its tests "run/exec [tty owner]"): a pty slave is otherwise
+/// root's, and `/dev/stdout` cannot be reopened by the process.
+#[test]
+fn a_non_root_process_owns_its_terminal_and_stdio() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "stat -c %u $(tty)"]);
+    b.config["process"]["terminal"] = true.into();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let (code, out, err) = rt.run(&b);
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    let (code, out, err) = text(&rt.exec(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000",
+        &id,
+        "sh",
+        "-c",
+        "stat -c %u $(tty)",
+    ]));
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    // Plain stdio (files here, pipes under an engine): reopened by path.
+    let (code, out, err) = text(&rt.exec(&[
+        "exec",
+        "-u",
+        "1000",
+        &id,
+        "sh",
+        "-c",
+        "echo via-path >/dev/stdout",
+    ]));
+    assert_eq!((code, out.trim()), (0, "via-path"), "{err}");
 }

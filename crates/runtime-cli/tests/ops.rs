@@ -208,3 +208,186 @@ fn ps_lists_the_containers_processes() {
     let table = ok(rt.exec(&["ps", &id, "-o", "pid,args"]));
     assert_eq!(table.lines().count(), 3, "{table}");
 }
+
+/// Once the container has stopped (before `delete`), `ps` lists what is
+/// left in its cgroup (nothing here) and `kill --all ID 0` succeeds, as
+/// runc's do (found by runc's tests "ps after the container stopped" and
+/// "kill detached busybox"); signal 0 reaches a running container too.
+#[test]
+fn ps_and_kill_all_after_the_container_stopped() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.run_detached(&b);
+    ok(rt.exec(&["kill", &id, "0"]));
+    assert_eq!(rt.state(&id)["status"], "running");
+    ok(rt.exec(&["kill", &id, "KILL"]));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rt.state(&id)["status"] != "stopped" {
+        assert!(std::time::Instant::now() < end, "still {}", rt.state(&id));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(ok(rt.exec(&["ps", "--format", "json", &id])).trim(), "[]");
+    ok(rt.exec(&["kill", "--all", &id, "0"]));
+    // Without --all there is no init left to signal.
+    assert!(!rt.exec(&["kill", &id, "0"]).status.success());
+    ok(rt.exec(&["delete", &id]));
+}
+
+/// A cgroup someone froze before `create`: the init would freeze as it
+/// joins and `run` would hang; it is refused instead, and left as it was
+/// (found by runc's own test "run/create should refuse pre-existing frozen
+/// cgroup").
+#[test]
+fn a_pre_frozen_cgroup_is_refused_not_waited_for() {
+    if !privileged() {
+        return;
+    }
+    let name = format!("berth-test-frozen-{}", std::process::id());
+    let (dir, file, frozen, thawed) = if std::path::Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        (
+            PathBuf::from("/sys/fs/cgroup/freezer").join(&name),
+            "freezer.state",
+            "FROZEN",
+            "THAWED",
+        )
+    } else {
+        (
+            PathBuf::from("/sys/fs/cgroup").join(&name),
+            "cgroup.freeze",
+            "1",
+            "0",
+        )
+    };
+    std::fs::create_dir(&dir).expect("mkdir cgroup");
+    // Thawed and removed whatever happens below.
+    struct Cleanup(PathBuf, &'static str, &'static str);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join(self.1), self.2);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = std::fs::remove_dir(&self.0);
+            // A runtime that went ahead made the same name elsewhere.
+            if let Some(name) = self.0.file_name() {
+                for h in std::fs::read_dir("/sys/fs/cgroup")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let _ = std::fs::remove_dir(h.path().join(name));
+                }
+            }
+        }
+    }
+    let _cleanup = Cleanup(dir.clone(), file, thawed);
+    std::fs::write(dir.join(file), frozen).expect("freeze");
+
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["cgroupsPath"] = format!("/{name}").into();
+    b.write();
+    let id = rt.id();
+    let out = tempfile::tempfile().expect("out");
+    let mut child = rt
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(out.try_clone().expect("dup"))
+        .spawn()
+        .expect("spawn run");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > end {
+            // Thawing lets the stuck init go on, and the run finish.
+            let _ = std::fs::write(dir.join(file), thawed);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run into a frozen cgroup hung for 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let err = {
+        use std::io::{Read, Seek};
+        let mut out = out;
+        let mut s = String::new();
+        out.seek(std::io::SeekFrom::Start(0)).expect("seek");
+        out.read_to_string(&mut s).expect("read");
+        s
+    };
+    assert!(!status.success());
+    assert!(err.contains("cgroup unexpectedly frozen"), "{err}");
+    // Not ours: still there, still frozen.
+    assert_eq!(read(&dir.join(file)), frozen);
+}
+
+/// Under a parent with a CPU limit (a pod's), a shorter period with a
+/// smaller quota: the kernel refuses the period first (old quota / new
+/// period would exceed the parent), so it is written again after the quota,
+/// as runc does (its test "update cpu period in a pod cgroup with pod limit
+/// set"). v1 only.
+#[test]
+fn update_shorter_period_under_a_limited_parent() {
+    if !privileged() {
+        return;
+    }
+    let cpu = PathBuf::from("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.cfs_quota_us").exists() {
+        eprintln!("skipped: needs the v1 cpu controller at /sys/fs/cgroup/cpu");
+        return;
+    }
+    let pod = format!("berth-test-pod-{}", std::process::id());
+    // Removed (with whatever the runtime left in it) whatever happens below.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for h in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let dir = h.path().join(&self.0);
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+    }
+    let _cleanup = Cleanup(pod.clone());
+    std::fs::create_dir(cpu.join(&pod)).expect("mkdir pod");
+    std::fs::write(cpu.join(&pod).join("cpu.cfs_quota_us"), "50000").expect("pod limit");
+
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.config["linux"]["cgroupsPath"] = format!("/{pod}/ctr").into();
+    let id = rt.run_detached(&b);
+    let dir = cpu.join(&pod).join("ctr");
+    // Above the pod's 50%: refused; 40% is fine.
+    assert!(!rt
+        .exec(&["update", "--cpu-quota", "60000", &id])
+        .status
+        .success());
+    ok(rt.exec(&["update", "--cpu-quota", "40000", &id]));
+    // 30% with a tenth of the period: the new period under the old quota
+    // alone (40000 / 10000) would be 400%.
+    ok(rt.exec(&[
+        "update",
+        "--cpu-period",
+        "10000",
+        "--cpu-quota",
+        "3000",
+        &id,
+    ]));
+    assert_eq!(read(&dir.join("cpu.cfs_period_us")), "10000");
+    assert_eq!(read(&dir.join("cpu.cfs_quota_us")), "3000");
+    ok(rt.exec(&["delete", "--force", &id]));
+}

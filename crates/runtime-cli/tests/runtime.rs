@@ -344,8 +344,18 @@ fn create_start_state_kill_delete() {
     assert!(!out.status.success(), "a second start must fail");
 
     let list = rt.exec(&["list", "--format", "json"]);
+    // runc's fields in runc's order (its test "list" matches the text).
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        text.starts_with(&format!(
+            r#"[{{"ociVersion":"1.2.0","id":"{id}","pid":{pid},"#
+        )),
+        "{text}"
+    );
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("list json");
     assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["rootfs"], b.rootfs().display().to_string());
+    assert_eq!(list[0]["owner"], "root");
 
     let out = rt.exec(&["delete", &id]);
     assert!(
@@ -379,6 +389,23 @@ fn create_start_state_kill_delete() {
     );
     let out = rt.exec(&["state", &id]);
     assert!(!out.status.success());
+}
+
+/// `delete --force` of a container that is not there succeeds, as runc's
+/// does (an engine's cleanup may run twice); without --force it is an
+/// error that names the container.
+#[test]
+fn delete_force_of_a_missing_container_succeeds() {
+    let rt = Runtime::new();
+    let out = rt.exec(&["delete", "--force", "no-such-container"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rt.exec(&["delete", "no-such-container"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-container"));
 }
 
 #[test]
@@ -763,4 +790,121 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
         assert_eq!(code, 0, "cgroupns={cgroupns}: {err}");
         assert_eq!(out, "77\n", "cgroupns={cgroupns}");
     }
+}
+
+/// A read-only tmpfs on /dev (runc's test "ro /dev mount"): mounted
+/// writable, filled with the devices, then made read-only.
+#[test]
+fn read_only_dev_gets_its_devices_first() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep '^tmpfs /dev ' /proc/mounts; echo x >/dev/null && echo null-ok; touch /dev/new || echo refused",
+    ]);
+    let mounts = b.config["mounts"].as_array_mut().expect("mounts");
+    let dev = mounts
+        .iter_mut()
+        .find(|m| m["destination"] == "/dev")
+        .expect("/dev mount");
+    dev["options"]
+        .as_array_mut()
+        .expect("options")
+        .push("ro".into());
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains(" ro,"), "{out}");
+    assert_eq!(&lines[1..], ["null-ok", "refused"], "{out}");
+}
+
+/// The init's own error, not the parent's "Broken pipe", when it fails in
+/// its first mounts (made while the parent sets up the cgroups): the
+/// parent's next message finds it gone, and reads why.
+#[test]
+fn an_early_mount_failure_reports_the_inits_error() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["mounts"].as_array_mut().expect("mounts").insert(
+        1,
+        serde_json::json!({"destination": "/mnt", "type": "bind",
+                "source": "/nonexistent-berth-source", "options": ["bind"]}),
+    );
+    // The race is timing-dependent: several tries.
+    for _ in 0..20 {
+        let (code, out, err) = rt.run(&b);
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("/nonexistent-berth-source"), "{err}");
+        assert!(!err.contains("Broken pipe"), "{err}");
+    }
+}
+
+/// A device the spec lists gets only what the spec's device rules allow
+/// (runc's test "device cgroup deny"): no blanket `rwm` of the runtime's
+/// own, which would undo an engine's `--device /dev/x:/dev/x:r`.
+#[test]
+fn spec_devices_get_only_what_the_rules_allow() {
+    if !privileged() {
+        return;
+    }
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: needs /dev/fuse (10:229) on the host");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "true </dev/fuse; echo r=$?; true >/dev/fuse; echo w=$?",
+    ]);
+    b.config["linux"]["devices"] = serde_json::json!([
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}
+    ]);
+    b.config["linux"]["resources"]["devices"] = serde_json::json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"}
+    ]);
+    let (code, out, err) = rt.run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["r=0", "w=1"], "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
+
+/// With --no-pivot the host's mounts stay under the moved root, and a full
+/// procfs there would let the container mount a fresh, unmasked one (from
+/// a new user namespace, with CAP_SETFCAP for its id map): the host's full
+/// procfs and sysfs mounts are detached first, as runc does (its test
+/// "--no-pivot must not expose bare /proc").
+#[test]
+fn no_pivot_does_not_expose_a_bare_proc() {
+    if !privileged() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-euxc",
+        "mount -t proc none /proc && echo h > /proc/sysrq-trigger",
+    ]);
+    for set in ["bounding", "permitted"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("capability set")
+            .push("CAP_SETFCAP".into());
+    }
+    b.write();
+    let id = rt.id();
+    let bundle = b.path().display().to_string();
+    let out = rt.exec(&["run", "--no-pivot", "--bundle", &bundle, &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("mount: permission denied"), "{err}");
 }

@@ -64,12 +64,18 @@ impl Channel {
     }
 
     /// Receives one message; `Ok(None)` when the other side closed.
+    ///
+    /// A peer that exits with a message of ours unread makes the kernel
+    /// report ECONNRESET once, before the messages it sent first (its
+    /// `Failed` reason): the read is tried again after that error.
     pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> io::Result<Option<T>> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut reset_seen = false;
         let n = loop {
             match rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty()) {
                 Ok((n, _)) => break n,
                 Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::CONNRESET) if !reset_seen => reset_seen = true,
                 Err(e) => return Err(e.into()),
             }
         };
@@ -83,5 +89,28 @@ impl Channel {
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The init failed and exited with our `Go` unread: the reason it sent
+    /// first still comes through, after the kernel's one ECONNRESET.
+    #[test]
+    fn a_peer_gone_with_our_message_unread_still_says_why() {
+        let (parent, child) = pair().expect("pair");
+        child
+            .send(&ToParent::Failed("mounting /x: no such file".into()))
+            .expect("child sends");
+        parent.send(&ToChild::Go { pid: 1 }).expect("parent sends");
+        drop(child);
+        let got: Option<ToParent> = parent.recv().expect("recv after reset");
+        assert_eq!(
+            got,
+            Some(ToParent::Failed("mounting /x: no such file".into()))
+        );
+        assert_eq!(parent.recv::<ToParent>().expect("eof"), None);
     }
 }

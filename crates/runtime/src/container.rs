@@ -49,13 +49,16 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
 }
 
-/// One row of `list`.
+/// One row of `list`; its JSON has runc's fields in runc's order.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
     pub id: String,
     pub pid: i32,
     pub status: String,
     pub bundle: PathBuf,
+    pub rootfs: PathBuf,
     pub created: String,
     pub owner: String,
 }
@@ -124,6 +127,12 @@ impl Runtime {
     /// container and returns its exit status (128 + signal when killed),
     /// forwarding signals to it; `detach` returns as soon as it runs.
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+        if !detach
+            && opts.console_socket.is_none()
+            && crate::terminal::bundle_wants_terminal(&opts.bundle)
+        {
+            return self.run_relayed(opts, keep);
+        }
         let blocked = block_forwarded()?;
         let pid = match self.launch(opts) {
             Ok(pid) => pid,
@@ -139,6 +148,46 @@ impl Runtime {
         let exit = wait_forwarding(&blocked, pid);
         let _ = blocked.restore();
         let exit = exit?;
+        if !keep {
+            self.cleanup(&Record::load(&self.root, &opts.id)?)?;
+        }
+        Ok(exit.shell_code())
+    }
+
+    /// `run` in the foreground of a container with a terminal and no
+    /// console socket: the runtime receives the pty master itself and
+    /// relays it to its own stdio until the container exits (as runc does).
+    fn run_relayed(&self, opts: &CreateOptions, keep: bool) -> Result<i32> {
+        let console = crate::terminal::OwnConsole::bind(&self.root)?;
+        let signals = forwarded_signalfd()?;
+        let opts = CreateOptions {
+            console_socket: Some(console.path().to_path_buf()),
+            ..opts.clone()
+        };
+        let pid = self.launch(&opts)?;
+        let exit = match console.receive() {
+            Ok(master) => crate::terminal::relay(master, pid, &signals)
+                .map_err(sys("relaying the container's terminal")),
+            Err(e) => {
+                let _ = signal::kill(pid, libc::SIGKILL);
+                let _ = signal::wait_child(pid);
+                Err(e)
+            }
+        };
+        drop(signals);
+        drop(console);
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(e) => {
+                if !keep {
+                    if let Ok(record) = Record::load(&self.root, &opts.id) {
+                        let _ = signal::kill(record.pid, libc::SIGKILL);
+                        let _ = self.cleanup(&record);
+                    }
+                }
+                return Err(e);
+            }
+        };
         if !keep {
             self.cleanup(&Record::load(&self.root, &opts.id)?)?;
         }
@@ -217,6 +266,17 @@ impl Runtime {
             .map(|s| berth_seccomp::compile_cached(s, &self.root.join("#seccomp-cache")))
             .transpose()?;
         let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
+        // A cgroup frozen beforehand would freeze the init as it joins, and
+        // create would wait for it for ever: refuse it, as runc does (and
+        // leave it, which is not ours, in place).
+        if cgroup.frozen().unwrap_or(false) {
+            return Err(Error::InvalidArg {
+                arg: "linux.cgroupsPath".into(),
+                reason:
+                    "container's cgroup unexpectedly frozen; thaw it or choose another cgroupsPath"
+                        .into(),
+            });
+        }
         guard.cgroup = Some(cgroup.clone());
         // A process in a new user namespace has no rights on the host's
         // cgroupfs: the parent moves it. Otherwise it moves itself, which on
@@ -315,9 +375,7 @@ impl Runtime {
                 write_id_maps(pid, u, g)?;
             }
         }
-        parent_chan
-            .send(&ToChild::Go { pid })
-            .map_err(sys("talking to the container's init"))?;
+        send_or_why(&parent_chan, &ToChild::Go { pid }, pid)?;
 
         let record = Record {
             oci_version: plan.spec.version().clone(),
@@ -346,9 +404,7 @@ impl Runtime {
                         plan.hooks.create_runtime().as_ref(),
                         &st,
                     )?;
-                    parent_chan
-                        .send(&ToChild::Continue)
-                        .map_err(sys("talking to the container's init"))?;
+                    send_or_why(&parent_chan, &ToChild::Continue, pid)?;
                 }
                 Some(ToParent::Ready) => break,
                 Some(ToParent::Failed(m)) => return Err(Error::Init(m)),
@@ -447,7 +503,14 @@ impl Runtime {
     /// `delete`: removes a stopped (or created) container; `force` kills a
     /// running one first.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        let record = Record::load(&self.root, id)?;
+        let record = match Record::load(&self.root, id) {
+            Ok(r) => r,
+            // As runc: forcing the removal of what is not there succeeds,
+            // so an engine's cleanup may repeat itself. (A directory
+            // without a state file may be a create under way: left alone.)
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let status = record.status(&self.root);
         match status {
             ContainerState::Stopped => {}
@@ -520,12 +583,18 @@ impl Runtime {
             };
             let status = self.status(&r);
             out.push(Summary {
+                oci_version: r.oci_version,
                 pid: if status == Status::Stopped { 0 } else { r.pid },
                 status: status.to_string(),
                 id,
                 bundle: r.bundle,
+                rootfs: r.rootfs,
                 created: r.created,
-                owner: r.owner,
+                owner: if r.owner.is_empty() {
+                    "root".into()
+                } else {
+                    r.owner
+                },
             });
         }
         Ok(out)
@@ -537,6 +606,28 @@ impl Runtime {
 pub(crate) fn block_forwarded() -> Result<SignalSet> {
     let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
     SignalSet::block(&sigs).map_err(sys("blocking signals"))
+}
+
+/// Sends `msg` to the init `pid`. When that fails, the init has usually
+/// failed first (the early start lets it mount while the parent sets up the
+/// cgroups): its `Failed` message, queued before it exited, says why, which
+/// a bare EPIPE would not.
+fn send_or_why(chan: &Channel, msg: &ToChild, pid: i32) -> Result<()> {
+    let Err(e) = chan.send(msg) else {
+        return Ok(());
+    };
+    Err(match chan.recv::<ToParent>() {
+        Ok(Some(ToParent::Failed(m))) => Error::Init(m),
+        Ok(None) => Error::Init(init_death(pid)),
+        _ => sys("talking to the container's init")(e),
+    })
+}
+
+/// The signals `run` and `exec` forward, and `SIGCHLD`, as a signalfd for
+/// a relay's poll loop; blocked before the fork, like [`block_forwarded`].
+pub(crate) fn forwarded_signalfd() -> Result<signal::SignalFd> {
+    let sigs: Vec<i32> = FORWARDED.iter().copied().chain([libc::SIGCHLD]).collect();
+    signal::SignalFd::new(&sigs).map_err(sys("blocking signals"))
 }
 
 /// Waits for the child `pid`, forwarding every other blocked signal to it.

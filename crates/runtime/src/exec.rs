@@ -144,6 +144,9 @@ impl Runtime {
     /// process, reaps it and returns its exit status (128 + signal when
     /// killed), as `berth-runtime exec` without `--detach` does.
     pub fn exec_wait(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        if process.terminal() == Some(true) && opts.console_socket.is_none() {
+            return self.exec_relayed(id, process, opts);
+        }
         let blocked = crate::container::block_forwarded()?;
         let pid = match self.exec(id, process, opts) {
             Ok(pid) => pid,
@@ -154,6 +157,28 @@ impl Runtime {
         };
         let exit = crate::container::wait_forwarding(&blocked, pid);
         let _ = blocked.restore();
+        Ok(exit?.shell_code())
+    }
+
+    /// `exec_wait` of a process with a terminal and no console socket: the
+    /// runtime receives the pty master and relays it to its own stdio.
+    fn exec_relayed(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        let console = crate::terminal::OwnConsole::bind(&self.root)?;
+        let signals = crate::container::forwarded_signalfd()?;
+        let opts = ExecOptions {
+            console_socket: Some(console.path().to_path_buf()),
+            ..opts.clone()
+        };
+        let pid = self.exec(id, process, &opts)?;
+        let exit = match console.receive() {
+            Ok(master) => crate::terminal::relay(master, pid, &signals)
+                .map_err(sys("relaying the process's terminal")),
+            Err(e) => {
+                let _ = signal::kill(pid, libc::SIGKILL);
+                let _ = signal::wait_child(pid);
+                Err(e)
+            }
+        };
         Ok(exit?.shell_code())
     }
 }
@@ -330,11 +355,14 @@ fn child(ctx: &ExecContext<'_>) -> Result<Infallible> {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN.
         seccomp(ctx)?;
     }
+    let in_cwd = process::enter_cwd_early(p)?;
     process::set_identity(p, ctx.last_cap)?;
     if p.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| sys("prctl(NO_NEW_PRIVS)")(e.into()))?;
     }
-    process::enter_cwd(p)?;
+    if !in_cwd {
+        process::enter_cwd(p)?;
+    }
     let program = process::find_program(p)?;
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe { libc::umask(p.umask.unwrap_or(0o022) as libc::mode_t) };

@@ -265,11 +265,14 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
             load_seccomp(ctx, prog, host_pid)?;
         }
     }
+    let in_cwd = process::enter_cwd_early(p)?;
     process::set_identity(p, ctx.last_cap)?;
     if p.no_new_privileges {
         rustix::thread::set_no_new_privs(true).map_err(|e| sys("prctl(NO_NEW_PRIVS)")(e.into()))?;
     }
-    process::enter_cwd(p)?;
+    if !in_cwd {
+        process::enter_cwd(p)?;
+    }
     let program = process::find_program(p)?;
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe { libc::umask(p.umask.unwrap_or(0o022) as libc::mode_t) };

@@ -80,9 +80,14 @@ impl Runtime {
     /// `ps`: the host pids of every process in the container's cgroup.
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let record = Record::load(&self.root, id)?;
-        let status = self.status(&record);
-        if status == Status::Stopped {
-            return Err(wrong_state(id, status, "ps", "created, running or paused"));
+        if self.status(&record) == Status::Stopped {
+            // As runc: what is left in the cgroup (often nothing, or
+            // processes that outlived an init without a pid namespace).
+            return Ok(self
+                .cgroup_of(&record)
+                .ok()
+                .and_then(|c| c.pids().ok())
+                .unwrap_or_default());
         }
         Ok(self.cgroup_of(&record)?.pids()?)
     }

@@ -267,10 +267,7 @@ pub fn plan(spec: Spec, bundle: PathBuf) -> Result<Plan> {
         }
     }
 
-    let resources = linux
-        .resources()
-        .clone()
-        .map(|r| with_default_device_rules(r, &devices));
+    let resources = linux.resources().clone().map(with_default_device_rules);
     Ok(Plan {
         resources,
         readonly_root,
@@ -436,10 +433,12 @@ fn devices(list: &[LinuxDevice]) -> Result<Vec<DevicePlan>> {
     Ok(out)
 }
 
-/// Appends runc's always-allowed devices and each spec device to the
-/// device cgroup rules, so the container can use the nodes it is given
-/// whatever the spec's own rules deny.
-fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) -> LinuxResources {
+/// Appends runc's always-allowed devices (and `mknod` of any) to the
+/// device cgroup rules. The spec's own `linux.devices` get no rule here:
+/// as with runc, the spec's rules decide what the container may do with
+/// them (an engine's `--device X:r` is an allow rule for `r` only, which a
+/// blanket `rwm` would undo).
+fn with_default_device_rules(mut r: LinuxResources) -> LinuxResources {
     let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut d = LinuxDeviceCgroup::default();
         d.set_allow(true);
@@ -465,16 +464,6 @@ fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) -> L
         (10, Some(200)),
     ] {
         rules.push(rule(LinuxDeviceType::C, Some(major), minor, "rwm"));
-    }
-    for d in devices {
-        let typ = match d.mode & libc::S_IFMT {
-            libc::S_IFBLK => LinuxDeviceType::B,
-            libc::S_IFIFO => LinuxDeviceType::P,
-            _ => LinuxDeviceType::C,
-        };
-        if typ != LinuxDeviceType::P {
-            rules.push(rule(typ, Some(d.major as i64), Some(d.minor as i64), "rwm"));
-        }
     }
     r.set_devices(Some(rules));
     r

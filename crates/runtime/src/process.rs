@@ -55,12 +55,34 @@ pub fn load_seccomp(
     Ok(())
 }
 
+/// The first try at `process.cwd`, before the process takes its user and
+/// capabilities: the runtime's privileges reach a directory that the user
+/// without CAP_DAC_OVERRIDE may not (uid 0 with runc's default
+/// capabilities and a `/root` owned by someone else), as runc does.
+/// Returns false when that was refused (EACCES, EPERM), so [`enter_cwd`]
+/// tries again as the user: a directory only its owner may enter (mode
+/// 0700, or a rootless runtime) is the other way round.
+pub fn enter_cwd_early(p: &ProcessPlan) -> Result<bool> {
+    match rustix::process::chdir(&p.cwd) {
+        Ok(()) => {
+            check_cwd_inside_root(p)?;
+            Ok(true)
+        }
+        Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => Ok(false),
+        Err(e) => Err(sys(format!("chdir to {}", p.cwd.display()))(e.into())),
+    }
+}
+
 /// Changes to `process.cwd`, and refuses a working directory outside the
 /// root: one reached through a leaked fd (/proc/self/fd/N) lies outside it
 /// (CVE-2024-21626), which the `..` walk detects.
 pub fn enter_cwd(p: &ProcessPlan) -> Result<()> {
     rustix::process::chdir(&p.cwd)
         .map_err(|e| sys(format!("chdir to {}", p.cwd.display()))(e.into()))?;
+    check_cwd_inside_root(p)
+}
+
+fn check_cwd_inside_root(p: &ProcessPlan) -> Result<()> {
     if !cwd_inside_root().map_err(sys("checking process.cwd"))? {
         return Err(Error::Init(format!(
             "process.cwd {} is outside the container's root",
@@ -70,10 +92,48 @@ pub fn enter_cwd(p: &ProcessPlan) -> Result<()> {
     Ok(())
 }
 
+/// Hands the process's stdio (its pty slave, or the pipes an engine gave
+/// it) to its user, while this process may still chown, as runc does:
+/// otherwise a non-root user cannot use the terminal it was given (a pty
+/// slave is its opener's, root's). Left alone: what the user already owns,
+/// `/dev/null`, everything for a root process (root needs nothing), and
+/// what cannot change owner here (an id outside a user namespace's map,
+/// a read-only /dev).
+fn chown_stdio(uid: u32) -> Result<()> {
+    if uid == 0 {
+        return Ok(());
+    }
+    for fd in 0..=2 {
+        // SAFETY: stat is plain data, valid when zeroed; fstat fills it and
+        // takes a raw descriptor number (a closed one fails with EBADF).
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `st` is a writable stat owned by this frame.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && libc::major(st.st_rdev) == 1
+            && libc::minor(st.st_rdev) == 3;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        // SAFETY: a plain syscall on a descriptor number; -1 keeps the gid.
+        if unsafe { libc::fchown(fd, uid, u32::MAX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINVAL | libc::EPERM | libc::EROFS) => continue,
+                _ => return Err(sys(format!("giving stdio fd {fd} to uid {uid}"))(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Groups, gid, uid and capabilities, in the only order that works: the
 /// bounding set needs CAP_SETPCAP (before the uid changes), and the other
 /// sets survive the uid change only through PR_SET_KEEPCAPS.
 pub fn set_identity(p: &ProcessPlan, last_cap: u32) -> Result<()> {
+    chown_stdio(p.uid)?;
     if let Some(c) = &p.caps {
         crate::caps::drop_bounding(c.bounding, last_cap)
             .map_err(sys("dropping bounding capabilities"))?;

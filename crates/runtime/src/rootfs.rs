@@ -152,7 +152,12 @@ fn mount_one(
             let target = ensure_in_root(root, dest, Kind::Dir)
                 .map_err(sys(what("creating mount point", dest)))?;
             let data = (!m.options.data.is_empty()).then_some(m.options.data.as_str());
-            let flags = m.options.flags & !libc::MS_REMOUNT;
+            let mut flags = m.options.flags & !libc::MS_REMOUNT;
+            if read_only_later(m) {
+                // Devices, mount points and files go in first; `finish`
+                // makes it read-only (as runc: a `ro` /dev is usual).
+                flags &= !libc::MS_RDONLY;
+            }
             match mount::mount_fs_at(source, target.as_fd(), fstype, flags, data) {
                 Ok(()) => {}
                 // sysfs (and mqueue) cannot be mounted in a user namespace
@@ -364,9 +369,25 @@ fn dev_symlinks(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Masked and read-only paths, then the read-only root: the last changes
-/// before `pivot_root`, after the createContainer hooks.
+/// A read-only tmpfs is mounted writable and made read-only in [`finish`]:
+/// what goes into it (the devices of a `/dev`, the mount points of later
+/// mounts) is created in between.
+fn read_only_later(m: &MountPlan) -> bool {
+    matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs")
+        && m.options.flags & libc::MS_RDONLY != 0
+}
+
+/// Read-only tmpfs mounts, masked and read-only paths, then the read-only
+/// root: the last changes before `pivot_root`, after the createContainer
+/// hooks.
 pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Result<()> {
+    for m in plan.mounts.iter().filter(|m| read_only_later(m)) {
+        let target = open_in_root(root, &m.destination, OFlags::PATH)
+            .map_err(sys(what("reopening", &m.destination)))?;
+        let flags = m.options.flags & !(libc::MS_REC | libc::MS_REMOUNT | libc::MS_BIND);
+        mount::remount_bind_at(target.as_fd(), flags)
+            .map_err(sys(what("making read-only", &m.destination)))?;
+    }
     for p in &plan.masked_paths {
         let target = match open_in_root(root, p, OFlags::PATH) {
             Ok(t) => t,
@@ -406,6 +427,7 @@ pub fn pivot(plan: &Plan, root: BorrowedFd<'_>, no_pivot: bool) -> Result<()> {
     let on_ramfs = matches!(fs.f_type as i64, RAMFS_MAGIC)
         || (fs.f_type as i64 == TMPFS_MAGIC && is_initramfs());
     if no_pivot || on_ramfs {
+        hide_host_proc_and_sys(&plan.rootfs)?;
         mount::move_root(root).map_err(sys("moving the root (no pivot_root)"))?;
     } else {
         mount::pivot_root(root).map_err(sys("pivot_root"))?;
@@ -417,10 +439,110 @@ pub fn pivot(plan: &Plan, root: BorrowedFd<'_>, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// Without pivot_root the host's mounts stay reachable under the moved
+/// root, and the kernel lets a process of the container mount a fresh,
+/// unmasked procfs (or sysfs) as long as a full one exists in the mount
+/// namespace: so every full procfs and sysfs mount outside the rootfs is
+/// detached from this (private) namespace first, or covered by a tmpfs where
+/// that is refused, as runc does (its test "--no-pivot must not expose bare
+/// /proc").
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::Init(format!("reading /proc/self/mountinfo: {e}")))?;
+    for p in full_proc_and_sys_outside(&info, rootfs) {
+        // Never propagate the unmount back to where it came from.
+        match mount::set_propagation(&p, libc::MS_SLAVE | libc::MS_REC) {
+            Ok(()) => {}
+            // A parent already went.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(sys(what("making a slave of", &p))(e)),
+        }
+        if let Err(e) = mount::unmount_detach(&p) {
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) {
+                return Err(sys(what("unmounting", &p))(e));
+            }
+            mount::mount(Some(b"tmpfs"), &p, Some("tmpfs"), 0, None)
+                .map_err(sys(what("covering", &p)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Mount points of `mountinfo` that are whole (root `/`) procfs or sysfs
+/// mounts outside `rootfs`, deepest first.
+fn full_proc_and_sys_outside(mountinfo: &str, rootfs: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let f: Vec<&str> = pre.split(' ').collect();
+            let fstype = post.split(' ').next()?;
+            let (root, point) = (*f.get(3)?, PathBuf::from(unescape(f.get(4)?)));
+            (root == "/" && (fstype == "proc" || fstype == "sysfs") && !point.starts_with(rootfs))
+                .then_some(point)
+        })
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out
+}
+
+/// mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| {
+                let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+                u8::try_from(v).ok()
+            });
+        if let Some(c) = octal {
+            out.push(c);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The host's root is the initial rootfs (ramfs/tmpfs), where pivot_root
 /// is refused: detected by `/` being mount id 1's filesystem type rootfs.
 fn is_initramfs() -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .map(|s| s.lines().next().is_some_and(|l| l.contains(" - rootfs ")))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_proc_and_sys_outside_the_rootfs_are_found_deepest_first() {
+        let info = "\
+22 1 0:21 / / rw - ext4 /dev/vda rw
+23 22 0:22 / /proc rw,nosuid - proc proc rw
+24 22 0:23 / /sys rw,nosuid - sysfs sysfs rw
+25 23 0:24 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw
+26 22 0:22 /sys /mnt/proc\\040sys rw - proc proc rw
+27 22 0:25 / /my\\040dir/proc rw - proc proc rw
+28 22 0:26 / /b/rootfs/proc rw - proc proc rw
+29 24 0:27 / /sys/kernel/security rw - securityfs securityfs rw
+";
+        let got = full_proc_and_sys_outside(info, Path::new("/b/rootfs"));
+        assert_eq!(
+            got,
+            [
+                PathBuf::from("/my dir/proc"),
+                PathBuf::from("/proc"),
+                PathBuf::from("/sys"),
+            ]
+        );
+        assert_eq!(unescape("a\\134b\\777c\\04"), "a\\b\\777c\\04");
+    }
 }
