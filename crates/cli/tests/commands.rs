@@ -624,12 +624,17 @@ fn cp_never_follows_a_container_symlink_onto_the_host() {
 /// other tests' containers), with one imported busybox image `solo:v1`.
 struct Isolated {
     dir: tempfile::TempDir,
+    /// Its own network namespace (see `support::berth_command_in`).
+    netns: std::fs::File,
 }
 
 impl Isolated {
     fn new() -> Isolated {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
-        let iso = Isolated { dir };
+        let ns = dir.path().join("netns");
+        berth_net::create_netns(&ns).expect("a network namespace");
+        let netns = std::fs::File::open(&ns).expect("open netns");
+        let iso = Isolated { dir, netns };
         let tar = iso.dir.path().join("layer.tar");
         std::fs::write(&tar, support::busybox_layer()).expect("layer");
         iso.ok(&["import", &tar.to_string_lossy(), "solo:v1"]);
@@ -637,7 +642,7 @@ impl Isolated {
     }
 
     fn cmd(&self) -> std::process::Command {
-        let mut c = support::berth_command();
+        let mut c = support::berth_command_in(&self.netns);
         c.arg("--root")
             .arg(self.dir.path().join("root"))
             .arg("--run-root")
@@ -676,6 +681,8 @@ impl Drop for Isolated {
         for id in text(&ids).0.lines() {
             let _ = self.run(&["rm", "-f", "-v", id]);
         }
+        // Its bridge and rules go with the namespace.
+        let _ = berth_net::remove_netns(&self.dir.path().join("netns"));
     }
 }
 

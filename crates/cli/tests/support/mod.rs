@@ -144,8 +144,16 @@ fn remove_stale_roots(tmp: &Path) {
 /// the host: bridges and rules made by tests never reach the real one).
 /// Every berth command of a test that may start a container comes from here.
 pub fn berth_command() -> Command {
+    berth_command_in(&fixture().netns_file)
+}
+
+/// The berth binary, to run in the network namespace `netns` (a root of
+/// its own needs a namespace of its own: two roots in one namespace would
+/// both claim the default bridge `berth0`, as two berth installations on
+/// one host would).
+pub fn berth_command_in(netns: &std::fs::File) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    let ns = std::os::fd::AsRawFd::as_raw_fd(&fixture().netns_file);
+    let ns = std::os::fd::AsRawFd::as_raw_fd(netns);
     // SAFETY: between fork and exec the child only calls setns(2), which
     // is async-signal-safe; the fd stays open for the process's life.
     unsafe {
