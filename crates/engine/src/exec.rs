@@ -165,7 +165,7 @@ impl Engine {
                 ));
             }
         }
-        let console = crate::terminal::ConsoleSocket::bind(&self.run_root)?;
+        let console = crate::terminal::ConsoleSocket::bind(&self.run_root.join("consoles"))?;
         let opts = berth_runtime::ExecOptions {
             console_socket: Some(console.path().to_owned()),
             ..Default::default()
@@ -185,7 +185,7 @@ impl Engine {
             Err(e) => {
                 let _ = berth_sys::signal::kill(pid, libc::SIGKILL);
                 let _ = berth_sys::signal::wait_child(pid);
-                return Err(e);
+                return Err(e.into());
             }
         };
         // Raw only while relaying: restored on every way out of here.

@@ -321,7 +321,10 @@ impl<'a> Supervisor<'a> {
         }
         // With a terminal the runtime sends the pty master here.
         let console = if tty {
-            Some(crate::terminal::ConsoleSocket::bind(&self.engine.run_root).map_err(e125)?)
+            Some(
+                crate::terminal::ConsoleSocket::bind(&self.engine.run_root.join("consoles"))
+                    .map_err(|e| e125(e.into()))?,
+            )
         } else {
             None
         };
@@ -353,7 +356,7 @@ impl<'a> Supervisor<'a> {
             .as_ref()
             .map(|c| c.receive())
             .transpose()
-            .map_err(e125)?;
+            .map_err(|e| e125(e.into()))?;
         lock.update(|s| {
             s.status = Status::Running;
             s.pid = pid;

@@ -1,8 +1,8 @@
 //! A container process's terminal on the caller's: the console socket that
-//! receives the pty master from the runtime (`SCM_RIGHTS`), and the relay
-//! that copies bytes both ways, keeps the window size in step (SIGWINCH)
-//! and hands other signals to the caller. Used by `exec -t`; `run -t`
-//! can use the same pieces.
+//! receives the pty master from the runtime (`SCM_RIGHTS`; the runtime's
+//! own type), and the relay that copies bytes both ways, keeps the window
+//! size in step (SIGWINCH) and hands other signals to the caller. Used by
+//! `exec -t`; `run -t`'s supervisor uses the console socket.
 //!
 //! ```text
 //!   caller's stdin  ──▶ relay ──▶ pty master ──▶ (slave: the process's stdio)
@@ -11,73 +11,14 @@
 //! ```
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use berth_sys::signal::SignalFd;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::net::SocketFlags;
 
-use crate::error::{io_err, Result};
-
-/// A listening unix socket in a private directory (mode 0700) under the
-/// run root; the directory goes on drop.
-#[derive(Debug)]
-pub struct ConsoleSocket {
-    dir: PathBuf,
-    path: PathBuf,
-    listener: OwnedFd,
-}
-
-impl ConsoleSocket {
-    /// Makes `<run_root>/consoles/<unique>/console.sock` and listens on it.
-    pub fn bind(run_root: &Path) -> Result<ConsoleSocket> {
-        use std::os::unix::fs::DirBuilderExt;
-        let base = run_root.join("consoles");
-        std::fs::create_dir_all(&base).map_err(io_err("creating", &base))?;
-        let unique = format!("{}-{}", std::process::id(), crate::time::now_nanos());
-        let dir = base.join(unique);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_err("creating", &dir))?;
-        let path = dir.join("console.sock");
-        let listener = berth_sys::fdpass::listen_stream(&path);
-        match listener {
-            Ok(listener) => Ok(ConsoleSocket {
-                dir,
-                path,
-                listener,
-            }),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(io_err("listening on console socket", &path)(e))
-            }
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Accepts the runtime's connection and receives the pty master. Call
-    /// it once the runtime has started the process (the master was sent
-    /// before the process's `execve`), so it does not block.
-    pub fn receive(&self) -> Result<OwnedFd> {
-        let conn = rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC)
-            .map_err(|e| io_err("accepting on console socket", &self.path)(e.into()))?;
-        let (_, master) = berth_sys::fdpass::recv_fd(conn.as_fd())
-            .map_err(io_err("receiving the pty master on", &self.path))?;
-        Ok(master)
-    }
-}
-
-impl Drop for ConsoleSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// The console socket that receives a pty master: the runtime's.
+pub use berth_runtime::terminal::OwnConsole as ConsoleSocket;
 
 /// What the relay does with a signal that is not SIGWINCH: returns true
 /// when the process is gone and the relay should finish.

@@ -100,10 +100,11 @@ pub(crate) fn bundle_wants_terminal(bundle: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// The runtime's own console socket: a listening unix socket in a private
-/// directory (mode 0700) under the state root, removed on drop.
+/// A console socket of the caller's own (the runtime's, when it relays a
+/// terminal itself; berth's supervisor and `exec -t`): a listening unix
+/// socket in a private directory (mode 0700) under `root`, removed on drop.
 #[derive(Debug)]
-pub(crate) struct OwnConsole {
+pub struct OwnConsole {
     dir: PathBuf,
     path: PathBuf,
     listener: OwnedFd,
@@ -111,7 +112,7 @@ pub(crate) struct OwnConsole {
 
 impl OwnConsole {
     /// Makes `<root>/#console-<pid>-<n>/console.sock` and listens on it.
-    pub(crate) fn bind(root: &Path) -> Result<OwnConsole> {
+    pub fn bind(root: &Path) -> Result<OwnConsole> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::create_dir_all(root).map_err(io_err("creating state root", root))?;
         let mut n = 0u32;
@@ -137,14 +138,14 @@ impl OwnConsole {
         }
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Accepts the process's connection and receives the pty master. Called
     /// once the process has started: it sent the master before its execve,
     /// so this does not block.
-    pub(crate) fn receive(&self) -> Result<OwnedFd> {
+    pub fn receive(&self) -> Result<OwnedFd> {
         let conn = rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC)
             .map_err(|e| io_err("accepting on console socket", &self.path)(e.into()))?;
         let (_, master) = berth_sys::fdpass::recv_fd(conn.as_fd())
