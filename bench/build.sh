@@ -49,16 +49,11 @@ if [ ! -x "$berth" ]; then
 fi
 
 tmp="$(mktemp -d /tmp/berth-buildbench.XXXXXX)"
-dockerd_pid=""
-had_key=0
-[ -e /etc/docker/key.json ] && had_key=1
+DOCKER_CLI="$docker_cli"
+# shellcheck source=lib/dockerd.sh
+. "$here/lib/dockerd.sh"
 cleanup() {
-  if [ -n "$dockerd_pid" ]; then
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-  fi
-  # dockerd 20.10 writes its trust key to /etc/docker whatever its data root.
-  [ "$had_key" = 0 ] && rm -f /etc/docker/key.json
+  dockerd_stop
   rm -rf "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -91,13 +86,8 @@ cmds=(
   -n "berth build --no-cache" "$berth build -q --no-cache -t bench:latest $tmp/ctx"
 )
 if [ "$with_docker" = 1 ]; then
-  sock="unix://$tmp/docker.sock"
-  dockerd --data-root "$tmp/docker" --exec-root "$tmp/docker-exec" \
-    --pidfile "$tmp/docker.pid" -H "$sock" >"$tmp/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  D=("$docker_cli" -H "$sock")
-  for _ in $(seq 100); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.3; done
-  "${D[@]}" version >/dev/null || { echo "build.sh: dockerd did not start" >&2; cat "$tmp/dockerd.log" >&2; exit 1; }
+  dockerd_start "$tmp"
+  D=("$docker_cli" -H "$dockerd_sock")
   "$berth" save bb:latest | "${D[@]}" load -q >/dev/null
   export DOCKER_BUILDKIT=1
   # BuildKit when the daemon has it (20.10 does), else the classic builder.

@@ -31,16 +31,16 @@ fi
 work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
 state="$(mktemp -d /run/berth-portbench.XXXXXX)"
 B=("$berth" --root "$work/root" --run-root "$state/berth")
-dockerd_pid=""
-D=(docker -H "unix://$state/docker.sock")
+# shellcheck source=lib/dockerd.sh
+. "$here/lib/dockerd.sh"
+D=(docker -H "unix://$work/docker.sock")
 cleanup() {
   local c
   for c in $("${B[@]}" ps -aq --no-trunc 2>/dev/null || true); do "${B[@]}" rm -f -v "$c" >/dev/null 2>&1 || true; done
   if [ -n "$dockerd_pid" ]; then
     "${D[@]}" rm -f bench-web >/dev/null 2>&1 || true
-    kill "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
   fi
+  dockerd_stop
   rm -rf "$work" "$state" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -89,11 +89,7 @@ echo "berth published ($gateway:18080):    $published_gw MB/s"
 
 docker_published=""
 if command -v dockerd >/dev/null && command -v docker >/dev/null; then
-  dockerd --data-root "$work/docker" --exec-root "$state/docker-exec" \
-    --pidfile "$state/docker.pid" -H "unix://$state/docker.sock" \
-    >"$work/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  for _ in $(seq 1 100); do "${D[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
+  dockerd_start "$work"
   "${B[@]}" save -o "$work/bench.tar" bench:latest
   "${D[@]}" load -q -i "$work/bench.tar" >/dev/null
   "${D[@]}" run -d --name bench-web -p 18081:80 bench:latest sh -c "$serve" >/dev/null

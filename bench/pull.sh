@@ -78,17 +78,12 @@ warm_runs="${WARM_RUNS:-30}"
 # --- work dir, registry, dockerd; stopped by pid at exit -----------------------
 work="$(mktemp -d /tmp/berth-pull-bench.XXXXXX)"
 reg_pid=""
-dockerd_pid=""
-had_key=0
-[ -e /etc/docker/key.json ] && had_key=1
+DOCKER_CLI="$docker_cli"
+# shellcheck source=lib/dockerd.sh
+. "$here/lib/dockerd.sh"
 cleanup() {
-  if [ -n "$dockerd_pid" ]; then
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-  fi
+  dockerd_stop
   [ -n "$reg_pid" ] && { kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; }
-  # dockerd 20.10 writes its trust key to /etc/docker whatever its data root
-  [ "$had_key" = 0 ] && rm -f /etc/docker/key.json
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -110,19 +105,15 @@ EOF
 reg_pid=$!
 
 echo '{}' >"$work/daemon.json"
-sock="unix://$work/docker.sock"
-dockerd --config-file "$work/daemon.json" --data-root "$work/docker" --exec-root "$work/docker-exec" \
-  --pidfile "$work/docker.pid" -H "$sock" --iptables=false --ip6tables=false --bridge=none \
-  --insecure-registry "$addr" >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
+dockerd_start "$work" --config-file "$work/daemon.json" --iptables=false --ip6tables=false \
+  --bridge=none --insecure-registry "$addr"
+sock="$dockerd_sock"
 docker() { "$docker_cli" -H "$sock" "$@"; }
 
 for _ in $(seq 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break
   sleep 0.2
 done
-for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.3; done
-docker version >/dev/null || { echo "pull.sh: dockerd did not start; see $work/dockerd.log" >&2; cat "$work/dockerd.log" >&2; exit 1; }
 
 # --- the image ---------------------------------------------------------------
 echo "== building a 4-layer image" >&2

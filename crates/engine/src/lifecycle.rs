@@ -77,20 +77,10 @@ impl Engine {
             e => e,
         })?;
         let mut state: State = record::read_state(&paths.state())?;
-        if matches!(
-            state.status,
-            Status::Running | Status::Paused | Status::Restarting
-        ) && !record::alive(state.pid, state.pid_start)
-            && !record::alive(state.supervisor_pid, state.supervisor_start)
-        {
+        if state.is_abandoned() {
             let lock = Locked::acquire(paths.clone())?;
             state = lock.state()?;
-            if matches!(
-                state.status,
-                Status::Running | Status::Paused | Status::Restarting
-            ) && !record::alive(state.pid, state.pid_start)
-                && !record::alive(state.supervisor_pid, state.supervisor_start)
-            {
+            if state.is_abandoned() {
                 state.status = Status::Exited;
                 state.exit_code = if state.exit_code == 0 {
                     255

@@ -15,8 +15,9 @@ use std::fs;
 use std::path::PathBuf;
 
 use berth_net::{
-    create_netns, hosts_file, parse_add_host, parse_exposed, remove_netns, resolv_conf,
-    AttachOptions, Attachment, DnsOptions, ExtraHost, GcReport, NetConfig, Networks, PortMapping,
+    create_netns, extra_hosts_lines, hosts_file, parse_add_host, parse_exposed, remove_netns,
+    resolv_conf, AttachOptions, Attachment, DnsOptions, ExtraHost, GcReport, NetConfig, Networks,
+    PortMapping,
 };
 
 use crate::error::{invalid, io_err, Error, Result, TeardownErrors};
@@ -81,8 +82,10 @@ impl Engine {
             NetworkMode::Host => {
                 let mut hosts = fs::read_to_string("/etc/hosts")
                     .unwrap_or_else(|_| hosts_file(&hostname, None, None, &[]));
-                let more = hosts_file("", None, None, &extra);
-                hosts.extend(more.lines().skip(6).map(|l| format!("{l}\n")));
+                if !hosts.is_empty() && !hosts.ends_with('\n') {
+                    hosts.push('\n');
+                }
+                hosts.push_str(&extra_hosts_lines(None, &extra));
                 let no_dns_flags =
                     dns.servers.is_empty() && dns.search.is_empty() && dns.options.is_empty();
                 let resolv = if no_dns_flags {
@@ -347,6 +350,21 @@ impl Engine {
         record::write_json(&paths.record(), &record)
     }
 
+    /// The names of the containers configured on `network` (running or
+    /// not): what keeps it from being removed.
+    pub fn network_users(&self, network: &str) -> Result<Vec<String>> {
+        let name = self.networks()?.inspect(network)?.network.name;
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|c| {
+                c.record.options.net.networks.contains(&name)
+                    || c.record.options.network == NetworkMode::Bridge(name.clone())
+            })
+            .map(|c| c.record.name)
+            .collect())
+    }
+
     /// Where the DNS server of network `id` keeps its pid.
     fn dns_pidfile(&self, network_id: &str) -> PathBuf {
         self.run_root
@@ -464,16 +482,7 @@ impl Engine {
             Ok(Some(_)) => {}
             Err(_) => return false,
         }
-        match record::read_state(&paths.state()) {
-            Ok(s) => {
-                matches!(
-                    s.status,
-                    Status::Running | Status::Paused | Status::Restarting
-                ) && (record::alive(s.pid, s.pid_start)
-                    || record::alive(s.supervisor_pid, s.supervisor_start))
-            }
-            Err(_) => true,
-        }
+        record::read_state(&paths.state()).map_or(true, |s| s.is_live())
     }
 }
 

@@ -93,6 +93,30 @@ pub struct State {
     pub error: String,
 }
 
+impl State {
+    /// The record says the container runs (or is being restarted) and its
+    /// process or its supervisor is still alive: nothing of it may be
+    /// cleaned up.
+    pub fn is_live(&self) -> bool {
+        self.says_running()
+            && (alive(self.pid, self.pid_start)
+                || alive(self.supervisor_pid, self.supervisor_start))
+    }
+
+    /// The record says the container runs but neither its process nor its
+    /// supervisor is alive: they died without recording the exit.
+    pub fn is_abandoned(&self) -> bool {
+        self.says_running() && !self.is_live()
+    }
+
+    fn says_running(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Running | Status::Paused | Status::Restarting
+        )
+    }
+}
+
 /// Paths of one container's directory.
 #[derive(Debug, Clone)]
 pub struct Paths {

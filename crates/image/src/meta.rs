@@ -126,14 +126,7 @@ impl Meta {
         };
         // Made once: a write transaction costs fsyncs, and most commands
         // only read.
-        let complete = m.read(|txn| {
-            Ok(txn.open_table(NAMES).is_ok()
-                && txn.open_table(IMAGES).is_ok()
-                && txn.open_table(LAYERS).is_ok()
-                && txn.open_table(BLOBS).is_ok()
-                && txn.open_table(BUILD_CACHE).is_ok())
-        })?;
-        if complete {
+        if m.has_all_tables()? {
             return Ok(m);
         }
         m.write(|txn| {
@@ -160,16 +153,17 @@ impl Meta {
             db: Db::Ro(db),
             path: path.to_owned(),
         };
-        let complete = m
-            .read(|txn| {
-                Ok(txn.open_table(NAMES).is_ok()
-                    && txn.open_table(IMAGES).is_ok()
-                    && txn.open_table(LAYERS).is_ok()
-                    && txn.open_table(BLOBS).is_ok()
-                    && txn.open_table(BUILD_CACHE).is_ok())
-            })
-            .ok()?;
-        complete.then_some(m)
+        m.has_all_tables().ok()?.then_some(m)
+    }
+
+    fn has_all_tables(&self) -> Result<bool, MetaError> {
+        self.read(|txn| {
+            Ok(txn.open_table(NAMES).is_ok()
+                && txn.open_table(IMAGES).is_ok()
+                && txn.open_table(LAYERS).is_ok()
+                && txn.open_table(BLOBS).is_ok()
+                && txn.open_table(BUILD_CACHE).is_ok())
+        })
     }
 
     fn write<T>(

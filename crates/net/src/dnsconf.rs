@@ -117,6 +117,23 @@ pub fn resolv_conf(host: &str, opts: &DnsOptions) -> String {
     out
 }
 
+/// The `--add-host` lines of a hosts file (`host-gateway` resolved to
+/// `gateway`, left out without one): what `--network host` appends to the
+/// host's own file.
+pub fn extra_hosts_lines(gateway: Option<Ipv4Addr>, extra: &[ExtraHost]) -> String {
+    let mut out = String::new();
+    for h in extra {
+        let addr = match h.addr {
+            HostAddr::Ip(ip) => Some(ip),
+            HostAddr::HostGateway => gateway.map(IpAddr::V4),
+        };
+        if let Some(addr) = addr {
+            out.push_str(&format!("{addr}\t{}\n", h.name));
+        }
+    }
+    out
+}
+
 /// The container's hosts file: Docker's fixed entries, the `--add-host`
 /// entries (`host-gateway` resolved to `gateway`), then the container's own
 /// name on its address.
@@ -129,15 +146,7 @@ pub fn hosts_file(
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    for h in extra {
-        let addr = match h.addr {
-            HostAddr::Ip(ip) => Some(ip),
-            HostAddr::HostGateway => gateway.map(IpAddr::V4),
-        };
-        if let Some(addr) = addr {
-            out.push_str(&format!("{addr}\t{}\n", h.name));
-        }
-    }
+    out.push_str(&extra_hosts_lines(gateway, extra));
     if let Some(ip) = ip {
         out.push_str(&format!("{ip}\t{hostname}\n"));
     }

@@ -43,7 +43,8 @@ mod types;
 
 pub use dns::{answer, parse_query, servfail, upstreams, Question};
 pub use dnsconf::{
-    hosts_file, parse_add_host, resolv_conf, AddHostError, DnsOptions, ExtraHost, HostAddr,
+    extra_hosts_lines, hosts_file, parse_add_host, resolv_conf, AddHostError, DnsOptions,
+    ExtraHost, HostAddr,
 };
 pub use error::Error;
 pub use gc::GcReport;

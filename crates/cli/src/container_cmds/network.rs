@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use berth_engine::options::NetworkMode;
 use berth_net::{CreateOptions, Network, Subnet};
 use serde_json::{json, Value};
 
@@ -408,22 +407,7 @@ fn container_names(ctx: &Ctx) -> BTreeMap<String, String> {
 
 /// The containers (names) configured on a network, running or not.
 fn used_by_containers(ctx: &Ctx, network: &str) -> Option<String> {
-    let engine = ctx.engine();
-    let name = engine
-        .networks()
-        .ok()
-        .and_then(|n| n.inspect(network).ok())
-        .map(|i| i.network.name)?;
-    let users: Vec<String> = engine
-        .list()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| {
-            c.record.options.net.networks.contains(&name)
-                || c.record.options.network == NetworkMode::Bridge(name.clone())
-        })
-        .map(|c| c.record.name)
-        .collect();
+    let users = ctx.engine().network_users(network).unwrap_or_default();
     (!users.is_empty()).then(|| users.join(", "))
 }
 

@@ -217,7 +217,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
         output: !a.detach,
         stdin: a.create.interactive && !a.detach,
     };
-    let r = start_one(&engine, &id, attach);
+    let r = start_one(&engine, &id, attach, a.create.tty);
     if r.is_err() && a.create.rm {
         let _ = engine.remove(&id, true, true);
     }
@@ -260,6 +260,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
                     output: a.attach,
                     stdin: a.interactive,
                 },
+                st.record.options.tty,
             )
         });
         match r {
@@ -278,9 +279,10 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 }
 
 /// Starts the supervisor; attached, forwards signals and returns the
-/// container's exit code.
-fn start_one(engine: &Engine, id: &str, attach: Attach) -> CmdResult {
-    let tty = attach.output && engine.container(id)?.record.options.tty;
+/// container's exit code. `tty`: the container has a terminal (`-t`),
+/// which an attached caller puts in raw mode.
+fn start_one(engine: &Engine, id: &str, attach: Attach, tty: bool) -> CmdResult {
+    let tty = attach.output && tty;
     let mut forwarded = berth_engine::exec::FORWARDED_SIGNALS.to_vec();
     if tty {
         // The supervisor copies the new size onto the container's terminal.
