@@ -52,17 +52,8 @@ command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v hyperfine >/dev/null || need_pkgs+=(hyperfine)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "== installing ${need_pkgs[*]}" >&2
-  # Keep the package scripts from starting the system docker service.
-  made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
-  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  echo "== installing ${need_pkgs[*]} (scripts/install-deps.sh)" >&2
+  "$(dirname "$here")/scripts/install-deps.sh" >&2
 fi
 docker_cli="$(command -v docker)"
 

@@ -28,9 +28,20 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  # The packages' own services (dockerd, containerd, docker-registry) are not
+  # started: the tests and benchmarks start theirs, in their own
+  # directories and namespaces, and a system dockerd would add its firewall
+  # rules to the host's.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  status=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } || status=$?
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
