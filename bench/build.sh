@@ -45,7 +45,7 @@ elif ! command -v dockerd >/dev/null || [ ! -x "$docker_cli" ]; then
   with_docker=0
 fi
 if [ ! -x "$berth" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli >&2)
+  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
 fi
 
 tmp="$(mktemp -d /tmp/berth-buildbench.XXXXXX)"

@@ -26,7 +26,7 @@ size="${1:-512}"
 runs="${RUNS:-5}"
 berth="${BERTH:-$repo/target/release/berth}"
 if [ ! -x "$berth" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli >&2)
+  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
 fi
 work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
 state="$(mktemp -d /run/berth-portbench.XXXXXX)"

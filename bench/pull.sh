@@ -59,7 +59,7 @@ docker_cli="$(command -v docker)"
 
 berth="${BERTH:-}"
 if [ -z "$berth" ]; then
-  (cd "$repo" && cargo build --release -q -p berth-cli) >&2
+  (cd "$repo" && cargo build --release -q -p berth-cli -p berth-shim) >&2
   berth="$repo/target/release/berth"
 fi
 [ -x "$berth" ] || { echo "pull.sh: $berth is not executable" >&2; exit 1; }

@@ -2,7 +2,8 @@
 # Paired benchmark of the engine: `berth run --rm --network none IMAGE true` against `runc run`
 # of the same rootfs as a bare bundle, and the same berth run on the default bridge network
 # (what networking adds), in one hyperfine run; and the memory of an idle container's
-# supervisor (its RSS) next to Podman's conmon when podman is installed.
+# supervisor (its RSS: berth-shim) next to Podman's conmon and Docker's containerd-shim, each
+# parenting the same `sleep` (skipped, and said so, when podman or dockerd is not installed).
 #
 #   bench/run.sh
 #
@@ -30,8 +31,8 @@ runs="${RUNS:-60}"
 warmup="${WARMUP:-5}"
 runc_bin="$(command -v "${RUNC:-runc}")"
 berth="${BERTH:-$repo/target/release/berth}"
-if [ ! -x "$berth" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli >&2)
+if [ ! -x "$berth" ] || [ ! -x "$(dirname "$berth")/berth-shim" ]; then
+  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
 fi
 
 work="$(mktemp -d /tmp/berth-runbench.XXXXXX)"
@@ -41,9 +42,21 @@ run_root="$state/berth"
 rroot="$state/runc"
 bundle="$work/bundle"
 B=("$berth" --root "$root" --run-root "$run_root")
+P=(podman --root "$work/podman" --runroot "$state/podman" --tmpdir "$state/libpod"
+   --runtime "$runc_bin" --cgroup-manager cgroupfs --events-backend file --storage-driver overlay)
+D=(docker -H "unix://$work/docker.sock")
+cgroup="berth-bench-run-$$"
+podman_used=0
+. "$here/lib/dockerd.sh"
 cleanup() {
-  local c
+  local c d
   for c in $("${B[@]}" ps -aq --no-trunc 2>/dev/null || true); do "${B[@]}" rm -f -v "$c" >/dev/null 2>&1 || true; done
+  [ "$podman_used" = 0 ] || "${P[@]}" rm -f -t 0 idle >/dev/null 2>&1 || true
+  [ -z "$dockerd_pid" ] || "${D[@]}" rm -f idle >/dev/null 2>&1 || true
+  dockerd_stop
+  for d in /sys/fs/cgroup/*/"$cgroup"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
   for c in $("$runc_bin" --root "$rroot" list -q 2>/dev/null || true); do "$runc_bin" --root "$rroot" delete -f "$c" >/dev/null 2>&1 || true; done
   rm -rf "$work" "$state"
 }
@@ -81,10 +94,39 @@ print(f"run true: berth run --rm --network none {b:.2f} ms, runc run {c:.2f} ms,
 print(f"default network: {n:.2f} ms, {n - b:+.2f} ms against --network none (target <= +5 ms)")
 PY
 
-# Memory of an idle container's supervisor.
+# Memory of an idle container's supervisor: what stays resident per running container.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+ppid() { awk '{print $4}' "/proc/$1/stat"; }
 "${B[@]}" run -d --network none --name idle bench sleep 1000 >/dev/null
 id="$("${B[@]}" inspect --format '{{.Id}}' idle)"
 sup="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['supervisor_pid'])" "$root/containers/$id/state.json")"
-rss="$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")"
-echo "supervisor RSS: ${rss} KiB (target <= 1024 KiB)"
+berth_rss="$(rss "$sup")"
+echo "berth: $(tr '\0' ' ' <"/proc/$sup/cmdline" | cut -d' ' -f1) RSS ${berth_rss} KiB (target <= 1024 KiB)"
 "${B[@]}" rm -f idle >/dev/null
+
+if command -v podman >/dev/null && command -v conmon >/dev/null; then
+  # Podman keeps blobs and temporary files under /var/lib and /var/tmp whatever its --root:
+  # both are private tmpfs mounts in this script's mount namespace.
+  mount -t tmpfs tmpfs /var/tmp && mount -t tmpfs tmpfs /var/lib/containers
+  podman_used=1
+  "${P[@]}" import -q "$work/rootfs.tar" bench >/dev/null
+  # Podman's default ulimits exceed this host's hard limits.
+  "${P[@]}" run -d --name idle --network none --cgroup-parent "/$cgroup" \
+    --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench sleep 1000 >/dev/null
+  conmon="$(ppid "$("${P[@]}" inspect -f '{{.State.Pid}}' idle)")"
+  echo "podman: $(cat "/proc/$conmon/comm") RSS $(rss "$conmon") KiB"
+  "${P[@]}" rm -f -t 0 idle >/dev/null
+else
+  echo "podman: not installed (scripts/install-deps.sh), conmon not measured"
+fi
+
+if command -v dockerd >/dev/null && command -v docker >/dev/null; then
+  dockerd_start "$work" --bridge=none --iptables=false --ip6tables=false --cgroup-parent "/$cgroup"
+  "${D[@]}" import "$work/rootfs.tar" bench >/dev/null
+  "${D[@]}" run -d --name idle --network none bench sleep 1000 >/dev/null
+  shim="$(ppid "$("${D[@]}" inspect -f '{{.State.Pid}}' idle)")"
+  echo "docker: $(cat "/proc/$shim/comm") RSS $(rss "$shim") KiB"
+  "${D[@]}" rm -f idle >/dev/null
+else
+  echo "docker: dockerd not installed (scripts/install-deps.sh), containerd-shim not measured"
+fi

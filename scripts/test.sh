@@ -13,6 +13,9 @@ cd "$repo"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# berth-shim's release build is a different program (no std, no C library,
+# its own entry point): linted and tested as shipped, too.
+cargo clippy --release -p berth-shim --all-targets -- -D warnings
 
 log="$(mktemp /tmp/berth-test.XXXXXX)"
 trap 'rm -f "$log"' EXIT
@@ -35,6 +38,7 @@ host_net() {
 host_net_before="$(host_net)"
 status=0
 "${runner[@]}" 2>&1 | tee "$log" || status=$?
+cargo test --release -p berth-shim 2>&1 | tee -a "$log" || status=$?
 if [ "$(host_net)" != "$host_net_before" ]; then
   echo "test.sh: the tests changed berth's links or nftables table in the host's network namespace:" >&2
   diff <(echo "$host_net_before") <(host_net) >&2 || true

@@ -1,19 +1,16 @@
 //! Docker's json-file log format: one JSON object per line,
 //! `{"log":"text\n","stream":"stdout","time":"RFC3339Nano"}`, rotated by
-//! size into `<file>.1`, `<file>.2`... The supervisor writes; `logs` reads.
+//! size into `<file>.1`, `<file>.2`... berth-shim writes (crates/shim,
+//! without std: its encoder is tested against serde_json's); `logs` reads.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, Result};
-use crate::options::LogOptions;
-
-/// Docker splits lines longer than this into several records.
-const MAX_LINE: usize = 16 * 1024;
+use crate::error::Result;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Entry {
@@ -26,119 +23,6 @@ pub struct Entry {
 pub enum Stream {
     Stdout,
     Stderr,
-}
-
-impl Stream {
-    fn name(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-/// Appends records, rotating by size.
-#[derive(Debug)]
-pub struct Writer {
-    path: PathBuf,
-    opts: LogOptions,
-    file: File,
-    size: u64,
-    partial: [Vec<u8>; 2],
-}
-
-impl Writer {
-    pub fn open(path: &Path, opts: LogOptions) -> Result<Writer> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io_err("opening log", path))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Writer {
-            path: path.to_owned(),
-            opts,
-            file,
-            size,
-            partial: [Vec::new(), Vec::new()],
-        })
-    }
-
-    /// Takes output of one stream; complete lines become records, the rest
-    /// waits for more (or for [`Writer::flush_partial`]).
-    pub fn write(&mut self, stream: Stream, bytes: &[u8]) -> Result<()> {
-        let idx = stream as usize;
-        let mut buf = std::mem::take(&mut self.partial[idx]);
-        buf.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
-            let end = start + nl + 1;
-            self.record(stream, &buf[start..end])?;
-            start = end;
-        }
-        while buf.len() - start >= MAX_LINE {
-            self.record(stream, &buf[start..start + MAX_LINE])?;
-            start += MAX_LINE;
-        }
-        buf.drain(..start);
-        self.partial[idx] = buf;
-        Ok(())
-    }
-
-    /// Writes out unterminated output (at the end of a stream).
-    pub fn flush_partial(&mut self) -> Result<()> {
-        for (i, s) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
-            let b = std::mem::take(&mut self.partial[i]);
-            if !b.is_empty() {
-                self.record(s, &b)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn record(&mut self, stream: Stream, line: &[u8]) -> Result<()> {
-        let e = Entry {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: stream.name().to_owned(),
-            time: crate::record::now(),
-        };
-        let mut s = serde_json::to_string(&e).unwrap_or_default();
-        s.push('\n');
-        if let Some(max) = self.opts.max_size {
-            if self.size > 0 && self.size + s.len() as u64 > max {
-                self.rotate()?;
-            }
-        }
-        self.file
-            .write_all(s.as_bytes())
-            .map_err(io_err("writing log", &self.path))?;
-        self.size += s.len() as u64;
-        Ok(())
-    }
-
-    fn rotate(&mut self) -> Result<()> {
-        let keep = self.opts.max_file.max(1);
-        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        if keep == 1 {
-            self.file
-                .set_len(0)
-                .map_err(io_err("truncating log", &self.path))?;
-            self.size = 0;
-            return Ok(());
-        }
-        let _ = fs::remove_file(numbered(keep - 1));
-        for n in (1..keep - 1).rev() {
-            let _ = fs::rename(numbered(n), numbered(n + 1));
-        }
-        fs::rename(&self.path, numbered(1)).map_err(io_err("rotating log", &self.path))?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err("opening log", &self.path))?;
-        self.size = 0;
-        Ok(())
-    }
 }
 
 /// What `logs` shows.
@@ -288,6 +172,8 @@ fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     fn collect(path: &Path, o: &ReadOptions) -> String {
         let mut s = String::new();
@@ -304,64 +190,53 @@ mod tests {
         s
     }
 
+    /// Appends records as berth-shim writes them.
+    fn put(path: &Path, records: &[(&str, &str)]) {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for (stream, log) in records {
+            let e = Entry {
+                log: (*log).to_owned(),
+                stream: (*stream).to_owned(),
+                time: crate::record::now(),
+            };
+            writeln!(f, "{}", serde_json::to_string(&e).unwrap()).unwrap();
+        }
+    }
+
     #[test]
-    fn lines_partials_and_tail() {
+    fn records_in_order_and_tail() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("c-json.log");
-        let mut w = Writer::open(&p, LogOptions::default()).unwrap();
-        w.write(Stream::Stdout, b"one\ntw").unwrap();
-        w.write(Stream::Stderr, b"err\n").unwrap();
-        w.write(Stream::Stdout, b"o\nthree").unwrap();
-        w.flush_partial().unwrap();
+        put(
+            &p,
+            &[
+                ("stdout", "one\n"),
+                ("stderr", "err\n"),
+                ("stdout", "two\n"),
+                ("stdout", "three"),
+            ],
+        );
         assert_eq!(collect(&p, &ReadOptions::default()), "one\nerr\ntwo\nthree");
         let tail = ReadOptions {
             tail: Some(2),
             ..Default::default()
         };
         assert_eq!(collect(&p, &tail), "two\nthree");
-        let text = fs::read_to_string(&p).unwrap();
-        assert!(text
-            .lines()
-            .all(|l| serde_json::from_str::<Entry>(l).is_ok()));
-        assert!(text.contains("\"stream\":\"stderr\""));
     }
 
     #[test]
-    fn rotation_keeps_max_files() {
+    fn rotated_files_are_read_oldest_first() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("c-json.log");
-        let mut w = Writer::open(
-            &p,
-            LogOptions {
-                max_size: Some(300),
-                max_file: 3,
-            },
-        )
-        .unwrap();
-        for i in 0..100 {
-            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
-                .unwrap();
-        }
-        assert!(p.exists());
-        assert!(d.path().join("c-json.log.1").exists());
-        assert!(d.path().join("c-json.log.2").exists());
-        assert!(!d.path().join("c-json.log.3").exists());
-        for f in files(&p) {
-            assert!(fs::metadata(&f).unwrap().len() <= 300);
-        }
-        let all = collect(&p, &ReadOptions::default());
-        assert!(all.ends_with("line 99\n"));
-        assert!(!all.contains("line 0\n"));
-    }
-
-    #[test]
-    fn long_lines_split() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("c-json.log");
-        let mut w = Writer::open(&p, LogOptions::default()).unwrap();
-        w.write(Stream::Stdout, &vec![b'x'; MAX_LINE * 2 + 5])
-            .unwrap();
-        w.flush_partial().unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap().lines().count(), 3);
+        put(&d.path().join("c-json.log.2"), &[("stdout", "a\n")]);
+        put(&d.path().join("c-json.log.1"), &[("stdout", "b\n")]);
+        put(&p, &[("stdout", "c\n")]);
+        // Beyond a gap in the numbering nothing counts.
+        put(&d.path().join("c-json.log.4"), &[("stdout", "lost\n")]);
+        assert_eq!(collect(&p, &ReadOptions::default()), "a\nb\nc\n");
     }
 }

@@ -1,39 +1,43 @@
-//! The supervisor: one small process per running container, its parent.
+//! The supervisor: what starts a container and records its end, with
+//! berth-shim (crates/shim) as the process that parents it in between.
 //!
 //! ```text
-//!  berth run/start (CLI)                supervisor (berth supervise ID)        container
-//!  ─────────────────────                ───────────────────────────────        ─────────
-//!  spawn ──fork+exec (protected)──────▶ setsid; mount rootfs; write spec
-//!                                       runtime.launch ─────clone3───────────▶ init → exec
-//!  ◀── status pipe: Started{pid} ────── state.json: running
-//!  -d: print id, exit                   loop: stdout/stderr pipes → json log
-//!  attached: output arrives on the      (and to the CLI's inherited fds)
-//!  fds the supervisor inherited;        pidfd readable → reap → exit code
-//!  signals forwarded to pid             restart policy? → launch again
-//!                                       state.json: exited; teardown (--rm)
-//!  ◀── status pipe: Exited{code} ────── exit
+//!  berth run/start (CLI)          berth supervise ID                      container
+//!  ─────────────────────          ──────────────────                      ─────────
+//!  spawn ─fork+exec (protected)─▶ setsid; mount rootfs; network; spec
+//!                                 runtime.launch ──────clone3───────────▶ init → exec
+//!  ◀── status pipe: Started{pid}  state.json: running
+//!                                 exec berth-shim (same pid, a few pages):
+//!  -d: print id, exit               stdout/stderr or pty → json log
+//!  attached: output and terminal    (and to the caller), input, resize,
+//!  relayed by the shim; signals     Ctrl-P Ctrl-Q → status: "detached"
+//!  forwarded to the container       pidfd readable → reap → exit code
+//!                                 exec berth supervise ID --exited CODE
+//!                                 record; restart policy? → launch again
+//!                                 state.json: exited; teardown (--rm)
+//!  ◀── status pipe: Exited{code}  exit
 //! ```
 //!
-//! The status pipe is the supervisor's fd 3, JSON lines of [`Event`]. The
-//! supervisor runs from a read-only mount of the berth binary (as the
+//! The status pipe is fd 3 of all three programs, JSON lines of [`Event`].
+//! The supervisor runs from a read-only mount of the berth binary (as the
 //! runtime does, CVE-2019-5736), in its own session, with stdin and the
-//! CLI's stdout/stderr only when attached.
+//! CLI's stdout/stderr only when attached; the shim executes that same
+//! protected binary at the end. While the container runs, only the shim is
+//! resident: ~20 KiB of a static program instead of berth's megabytes.
 
 use std::ffi::CString;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_sys::signal;
-use rustix::event::{poll, PollFd, PollFlags};
-use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, Error, Result};
-use crate::logs::{Stream, Writer};
 use crate::record::{self, read_json, Locked, Paths, Record, Status};
 use crate::Engine;
 
@@ -102,6 +106,7 @@ impl Engine {
     /// Starts the supervisor of container `id`; it launches the container
     /// and reports on the returned status pipe.
     pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
+        let shim = shim_path()?;
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| io_err("creating a pipe", "status")(e.into()))?;
         // Started from a read-only copy of the binary, so it need not
@@ -119,7 +124,9 @@ impl Engine {
             .arg("--run-root")
             .arg(&self.run_root)
             .arg("supervise")
-            .arg(id);
+            .arg(id)
+            .arg("--shim")
+            .arg(&shim);
         if attach.output {
             cmd.arg("--attach");
         } else {
@@ -151,9 +158,37 @@ impl Engine {
     }
 }
 
+/// Where berth-shim is: `$BERTH_SHIM`, or next to the running berth.
+pub fn shim_path() -> Result<PathBuf> {
+    let path = match std::env::var_os("BERTH_SHIM") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .map_err(io_err("finding", "the berth binary"))?
+            .with_file_name("berth-shim"),
+    };
+    if !path.is_file() {
+        return Err(Error::Start(format!(
+            "berth-shim not found at {}: it is built and installed with berth (or set BERTH_SHIM)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// `berth supervise` as the CLI parses it.
+#[derive(Debug, Clone)]
+pub struct SuperviseArgs {
+    pub id: String,
+    /// The caller's stdio are fds 0-2.
+    pub attached: bool,
+    pub shim: PathBuf,
+    /// The container exited with this code (the shim's hand-over).
+    pub exited: Option<i32>,
+}
+
 /// Entry point of `berth supervise ID`: runs before anything else in the
 /// process. Re-executes from a protected copy of the binary first.
-pub fn main(engine: &Engine, id: &str, attached: bool) -> i32 {
+pub fn main(engine: &Engine, args: &SuperviseArgs) -> i32 {
     if !matches!(berth_sys::exe::is_protected(), Ok(true)) {
         let args: Vec<CString> = std::env::args_os()
             .filter_map(|a| {
@@ -168,17 +203,19 @@ pub fn main(engine: &Engine, id: &str, attached: bool) -> i32 {
         return 125;
     }
     ignore_sigpipe();
-    let mut sup = match Supervisor::new(engine, id, attached) {
+    let mut sup = match Supervisor::new(engine, args) {
         Ok(s) => s,
         Err(e) => {
-            report(&Event::Failed {
-                message: e.to_string(),
-                code: 125,
-            });
+            if args.exited.is_none() {
+                report(&Event::Failed {
+                    message: e.to_string(),
+                    code: 125,
+                });
+            }
             return 125;
         }
     };
-    sup.run()
+    sup.run(args.exited)
 }
 
 fn ignore_sigpipe() {
@@ -204,6 +241,9 @@ struct Supervisor<'a> {
     paths: Paths,
     record: Record,
     attached: bool,
+    /// berth-shim on a read-only mount, opened before anything starts.
+    shim: OwnedFd,
+    shim_path: PathBuf,
     /// The caller's stdout/stderr while attached.
     out: Option<(OwnedFd, OwnedFd)>,
     /// The caller's stdin, copied to the container's terminal (`-it`).
@@ -213,7 +253,6 @@ struct Supervisor<'a> {
 /// One launched container's plumbing.
 struct Running {
     pid: i32,
-    pidfd: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     /// The pty master of a `-t` container: its output, and its input.
@@ -221,58 +260,146 @@ struct Running {
 }
 
 impl<'a> Supervisor<'a> {
-    fn new(engine: &'a Engine, id: &str, attached: bool) -> Result<Supervisor<'a>> {
-        let paths = engine.paths(id);
+    fn new(engine: &'a Engine, args: &SuperviseArgs) -> Result<Supervisor<'a>> {
+        let paths = engine.paths(&args.id);
         let record: Record = read_json(&paths.record())?;
+        // The shim parents the container: it too runs from a read-only
+        // mount (CVE-2019-5736), though the container cannot see it.
+        let shim = berth_sys::exe::protected_file(&args.shim)
+            .map_err(io_err("opening a read-only copy of", &args.shim))?;
+        let (out, input) = if args.attached {
+            let interactive = record.options.interactive && record.options.tty;
+            (
+                Some((dup_cloexec(1)?, dup_cloexec(2)?)),
+                interactive.then(|| dup_cloexec(0)).transpose()?,
+            )
+        } else {
+            (None, None)
+        };
         Ok(Supervisor {
             engine,
-            id: id.to_owned(),
+            id: args.id.clone(),
             paths,
             record,
-            attached,
-            out: None,
-            input: None,
+            attached: args.attached,
+            shim,
+            shim_path: args.shim.clone(),
+            out,
+            input,
         })
     }
 
-    fn run(&mut self) -> i32 {
-        let mut first = true;
-        loop {
-            let running = match self.launch() {
-                Ok(r) => r,
-                Err((e, code)) => {
-                    let msg = e.to_string();
-                    self.fail(&msg, code);
-                    if first {
-                        report(&Event::Failed { message: msg, code });
-                    }
-                    return code;
-                }
-            };
-            if first {
-                report(&Event::Started { pid: running.pid });
-                first = false;
-                release_memory();
-            }
-            let code = self.watch(running);
+    /// Launches the container and hands it to the shim, or (after the
+    /// shim's hand-over) records its exit, restarting it if its policy
+    /// says so. Returns only when the container is not running.
+    fn run(&mut self, exited: Option<i32>) -> i32 {
+        let first = exited.is_none();
+        if let Some(code) = exited {
             let (restart, state) = self.record_exit(code);
-            if restart {
-                let backoff = Duration::from_millis(100u64 << state.restart_count.min(8));
-                std::thread::sleep(backoff);
-                continue;
+            if !restart {
+                return self.finish(code);
             }
-            let trash = self.teardown();
-            report(&Event::Exited { code });
-            // The caller has its answer, and its descriptors back (a shell
-            // reading our copy of its stdout would wait for us otherwise);
-            // the directory goes after that.
-            self.out = None;
-            self.input = None;
-            if let Some(t) = trash {
-                let _ = fs::remove_dir_all(t);
-            }
-            return 0;
+            let backoff = Duration::from_millis(100u64 << state.restart_count.min(8));
+            std::thread::sleep(backoff);
         }
+        let running = match self.launch() {
+            Ok(r) => r,
+            Err((e, code)) => {
+                let msg = e.to_string();
+                self.fail(&msg, code);
+                if first {
+                    report(&Event::Failed { message: msg, code });
+                }
+                return code;
+            }
+        };
+        if first {
+            report(&Event::Started { pid: running.pid });
+        }
+        let e = self.exec_shim(&running);
+        // The container runs and nothing would reap it: end it.
+        if let Ok(fd) = signal::pidfd(running.pid) {
+            let _ = signal::pidfd_kill(&fd, libc::SIGKILL);
+        }
+        let _ = signal::wait_child(running.pid);
+        let msg = format!("executing {}: {e}", self.shim_path.display());
+        self.fail(&msg, 125);
+        report(&Event::Exited { code: 125 });
+        125
+    }
+
+    /// The end: unmount (and with `--rm` remove), then tell the caller.
+    fn finish(&mut self, code: i32) -> i32 {
+        let trash = self.teardown();
+        report(&Event::Exited { code });
+        // The caller has its answer, and its descriptors back (a shell
+        // reading our copy of its stdout would wait for us otherwise);
+        // the directory goes after that.
+        self.out = None;
+        self.input = None;
+        if let Some(t) = trash {
+            let _ = fs::remove_dir_all(t);
+        }
+        0
+    }
+
+    /// Becomes berth-shim, handing it the container and every descriptor
+    /// it relays. Returns only on failure.
+    fn exec_shim(&self, r: &Running) -> std::io::Error {
+        let exe = match rustix::fs::open(
+            "/proc/self/exe",
+            rustix::fs::OFlags::PATH,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => return e.into(),
+        };
+        let mut args: Vec<String> = vec![
+            "berth-shim".into(),
+            "--pid".into(),
+            r.pid.to_string(),
+            "--log".into(),
+            self.paths.log().display().to_string(),
+            "--log-max-file".into(),
+            self.record.options.log.max_file.to_string(),
+        ];
+        if let Some(max) = self.record.options.log.max_size {
+            args.extend(["--log-max-size".into(), max.to_string()]);
+        }
+        let fds = [
+            ("--stdout", r.stdout.as_ref()),
+            ("--stderr", r.stderr.as_ref()),
+            ("--tty", r.tty.as_ref()),
+            ("--input", self.input.as_ref()),
+            ("--attach-out", self.out.as_ref().map(|o| &o.0)),
+            ("--attach-err", self.out.as_ref().map(|o| &o.1)),
+            ("--exe", Some(&exe)),
+        ];
+        for (flag, fd) in fds {
+            if let Some(fd) = fd {
+                if let Err(e) = inheritable(fd.as_fd()) {
+                    return e;
+                }
+                args.extend([flag.to_owned(), fd.as_raw_fd().to_string()]);
+            }
+        }
+        args.push("--".into());
+        args.extend([
+            "berth".into(),
+            "--root".into(),
+            self.engine.root.display().to_string(),
+            "--run-root".into(),
+            self.engine.run_root.display().to_string(),
+            "supervise".into(),
+            self.id.clone(),
+            "--shim".into(),
+            self.shim_path.display().to_string(),
+        ]);
+        let args: Vec<CString> = match args.into_iter().map(CString::new).collect() {
+            Ok(a) => a,
+            Err(_) => return std::io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        berth_sys::exe::exec_fd(self.shim.as_fd(), &args)
     }
 
     /// Mounts the rootfs, writes the spec, and has the runtime start the
@@ -313,12 +440,6 @@ impl<'a> Supervisor<'a> {
         } else {
             Some(devnull().map_err(e125)?)
         };
-        if self.attached && self.out.is_none() {
-            self.out = Some((dup_cloexec(1).map_err(e125)?, dup_cloexec(2).map_err(e125)?));
-        }
-        if interactive && tty && self.input.is_none() {
-            self.input = Some(dup_cloexec(0).map_err(e125)?);
-        }
         // With a terminal the runtime sends the pty master here.
         let console = if tty {
             Some(
@@ -350,8 +471,6 @@ impl<'a> Supervisor<'a> {
             let code = exec_failure_code(&e.to_string());
             (Error::from(e), code)
         })?;
-        let pidfd =
-            signal::pidfd(pid).map_err(|e| e125(io_err("opening a pidfd", "container init")(e)))?;
         let master = console
             .as_ref()
             .map(|c| c.receive())
@@ -372,188 +491,10 @@ impl<'a> Supervisor<'a> {
         .map_err(e125)?;
         Ok(Running {
             pid,
-            pidfd,
             stdout: Some(out_r).filter(|_| !tty),
             stderr: Some(err_r).filter(|_| !tty),
             tty: master,
         })
-    }
-
-    /// Copies output to the log (and the attached caller) until the
-    /// container exits and its output is drained; with a terminal, also
-    /// the caller's input to it, its window size (SIGWINCH, sent by the
-    /// caller) and Ctrl-P Ctrl-Q to detach. Returns the exit code.
-    fn watch(&mut self, mut r: Running) -> i32 {
-        #[derive(Clone, Copy)]
-        enum Src {
-            Out(Stream),
-            Tty,
-            Exit,
-            Input,
-            Winch,
-        }
-        let mut log = Writer::open(&self.paths.log(), self.record.options.log.clone()).ok();
-        let winch = match (&r.tty, &self.input) {
-            (Some(m), Some(_)) => {
-                self.copy_size(m.as_fd());
-                signal::SignalFd::new(&[libc::SIGWINCH]).ok()
-            }
-            _ => None,
-        };
-        let mut detach = DetachKeys::default();
-        let mut exited = false;
-        let mut exited_at: Option<std::time::Instant> = None;
-        let mut buf = vec![0u8; 64 * 1024];
-        while !exited || r.stdout.is_some() || r.stderr.is_some() || r.tty.is_some() {
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(6);
-            let mut which = Vec::with_capacity(6);
-            if let Some(f) = &r.stdout {
-                fds.push(PollFd::new(f, PollFlags::IN));
-                which.push(Src::Out(Stream::Stdout));
-            }
-            if let Some(f) = &r.stderr {
-                fds.push(PollFd::new(f, PollFlags::IN));
-                which.push(Src::Out(Stream::Stderr));
-            }
-            if let Some(f) = &r.tty {
-                fds.push(PollFd::new(f, PollFlags::IN));
-                which.push(Src::Tty);
-            }
-            if !exited {
-                fds.push(PollFd::new(&r.pidfd, PollFlags::IN));
-                which.push(Src::Exit);
-                if let (Some(i), Some(_)) = (&self.input, &r.tty) {
-                    fds.push(PollFd::new(i, PollFlags::IN));
-                    which.push(Src::Input);
-                }
-                if let Some(w) = &winch {
-                    fds.push(PollFd::new(w, PollFlags::IN));
-                    which.push(Src::Winch);
-                }
-            }
-            // Once the container is gone, a terminal may hold its last
-            // bytes a moment longer (and never reports end of file if a
-            // process outside kept the slave): wait for them briefly.
-            let limit = exited.then_some(rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 200_000_000,
-            });
-            match poll(&mut fds, limit.as_ref()) {
-                Ok(0) if exited_at.is_some() => {
-                    r.tty = None;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(_) => break,
-            }
-            let ready: Vec<(Src, bool)> = fds
-                .iter()
-                .zip(&which)
-                .map(|(f, w)| (*w, !f.revents().is_empty()))
-                .collect();
-            drop(fds);
-            for (w, is_ready) in ready {
-                if !is_ready {
-                    continue;
-                }
-                match w {
-                    Src::Exit => {
-                        exited = true;
-                        exited_at = Some(std::time::Instant::now());
-                    }
-                    Src::Winch => {
-                        if let Some(w) = &winch {
-                            while let Ok(Some(_)) = w.next() {}
-                        }
-                        if let Some(m) = &r.tty {
-                            self.copy_size(m.as_fd());
-                        }
-                    }
-                    Src::Input => {
-                        let n = match self.input.as_ref().map(|f| rustix::io::read(f, &mut buf)) {
-                            Some(Ok(n)) => n,
-                            Some(Err(Errno::INTR | Errno::AGAIN)) => continue,
-                            _ => 0,
-                        };
-                        if n == 0 {
-                            self.input = None;
-                            continue;
-                        }
-                        let (bytes, detached) = detach.filter(&buf[..n]);
-                        if let Some(m) = &r.tty {
-                            let _ = write_all(m.as_fd(), &bytes);
-                        }
-                        if detached {
-                            self.detach_caller();
-                        }
-                    }
-                    Src::Out(_) | Src::Tty => {
-                        let slot = match w {
-                            Src::Out(Stream::Stdout) => &mut r.stdout,
-                            Src::Out(Stream::Stderr) => &mut r.stderr,
-                            _ => &mut r.tty,
-                        };
-                        let n = match slot.as_ref().map(|f| rustix::io::read(f, &mut buf)) {
-                            Some(Ok(n)) => n,
-                            Some(Err(Errno::INTR | Errno::AGAIN)) => continue,
-                            // A pty master reads EIO once no slave is open.
-                            _ => 0,
-                        };
-                        if n == 0 {
-                            *slot = None;
-                            continue;
-                        }
-                        let s = match w {
-                            Src::Out(s) => s,
-                            _ => Stream::Stdout,
-                        };
-                        if let Some(l) = log.as_mut() {
-                            let _ = l.write(s, &buf[..n]);
-                        }
-                        self.forward(s, &buf[..n]);
-                    }
-                }
-            }
-        }
-        if let Some(l) = log.as_mut() {
-            let _ = l.flush_partial();
-        }
-        match signal::wait_child(r.pid) {
-            Ok(e) => e.shell_code(),
-            Err(_) => 255,
-        }
-    }
-
-    /// The caller's terminal size onto the container's.
-    fn copy_size(&self, master: BorrowedFd<'_>) {
-        if let Some((o, _)) = &self.out {
-            if let Ok((rows, cols)) = berth_sys::pty::size(o.as_fd()) {
-                if rows > 0 && cols > 0 {
-                    let _ = berth_sys::pty::set_size(master, rows, cols);
-                }
-            }
-        }
-    }
-
-    /// Ctrl-P Ctrl-Q: let go of the caller's terminal and tell it so; the
-    /// container runs on, its output still logged.
-    fn detach_caller(&mut self) {
-        self.input = None;
-        self.out = None;
-        report(&Event::Detached);
-    }
-
-    fn forward(&mut self, s: Stream, bytes: &[u8]) {
-        let Some((o, e)) = &self.out else { return };
-        let fd = match s {
-            Stream::Stdout => o,
-            Stream::Stderr => e,
-        };
-        if write_all(fd.as_fd(), bytes).is_err() {
-            // The caller went away: keep logging, stop forwarding.
-            self.out = None;
-        }
     }
 
     /// Records the exit; says whether the restart policy brings it back.
@@ -641,15 +582,6 @@ fn exec_failure_code(msg: &str) -> i32 {
     }
 }
 
-/// Gives freed heap back to the kernel: a supervisor idles for the life
-/// of its container and should hold only what it uses.
-fn release_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heap structures.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| io_err("creating a pipe", "container stdio")(e.into()))
@@ -683,64 +615,7 @@ fn dup2(src: BorrowedFd<'_>, dst: RawFd) -> Result<()> {
     Ok(())
 }
 
-fn write_all(fd: BorrowedFd<'_>, mut b: &[u8]) -> std::io::Result<()> {
-    while !b.is_empty() {
-        match rustix::io::write(fd, b) {
-            Ok(n) => b = &b[n..],
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Docker's default detach keys, Ctrl-P Ctrl-Q, picked out of the input.
-#[derive(Debug, Default)]
-struct DetachKeys {
-    /// A Ctrl-P was the last byte and is held back.
-    pending: bool,
-}
-
-impl DetachKeys {
-    const CTRL_P: u8 = 0x10;
-    const CTRL_Q: u8 = 0x11;
-
-    /// The bytes to pass on, and whether the sequence was typed.
-    fn filter(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(input.len() + 1);
-        for &b in input {
-            if self.pending {
-                self.pending = false;
-                if b == Self::CTRL_Q {
-                    return (out, true);
-                }
-                out.push(Self::CTRL_P);
-            }
-            if b == Self::CTRL_P {
-                self.pending = true;
-            } else {
-                out.push(b);
-            }
-        }
-        (out, false)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_are_ctrl_p_ctrl_q_and_nothing_else() {
-        let mut d = DetachKeys::default();
-        assert_eq!(d.filter(b"ls\r"), (b"ls\r".to_vec(), false));
-        assert_eq!(
-            d.filter(&[b'a', 0x10, b'b']),
-            (vec![b'a', 0x10, b'b'], false)
-        );
-        assert_eq!(d.filter(&[b'x', 0x10]), (vec![b'x'], false));
-        assert_eq!(d.filter(&[0x11, b'y']), (vec![], true));
-        let mut d = DetachKeys::default();
-        assert_eq!(d.filter(&[0x10, 0x10, 0x11]), (vec![0x10], true));
-    }
+/// Clears close-on-exec, so `fd` reaches the shim.
+fn inheritable(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(Into::into)
 }

@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::{Mode, OFlags};
@@ -51,32 +51,43 @@ pub fn reexec_protected() -> io::Result<()> {
 /// Returns only on failure.
 pub fn exec_protected(args: &[CString]) -> io::Result<()> {
     let tree = open_tree_ro()?;
-    let env: Vec<CString> = std::env::vars_os()
+    Err(exec_fd(tree.as_fd(), args))
+}
+
+/// Executes the program open at `fd` (an `O_PATH` descriptor will do) with
+/// `args` (argv\[0\] included) and the current environment. Returns only
+/// on failure, with the reason.
+pub fn exec_fd(fd: BorrowedFd<'_>, args: &[CString]) -> io::Error {
+    let env: Vec<CString> = match std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
             CString::new(kv).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
         })
-        .collect::<io::Result<_>>()?;
+        .collect::<io::Result<_>>()
+    {
+        Ok(env) => env,
+        Err(e) => return e,
+    };
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
-    // SAFETY: `tree` is an open fd of a regular file; the empty path, argv
-    // and envp are NUL-terminated strings in null-terminated arrays that
-    // outlive the call; execveat returns only on failure.
+    // SAFETY: `fd` is an open descriptor; the empty path, argv and envp are
+    // NUL-terminated strings in null-terminated arrays that outlive the
+    // call; execveat returns only on failure.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            tree.as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         )
     };
-    Err(io::Error::last_os_error())
+    io::Error::last_os_error()
 }
 
 /// The running binary on a private, read-only, detached mount (an
@@ -87,14 +98,28 @@ pub fn protected_binary() -> io::Result<OwnedFd> {
     open_tree_ro()
 }
 
+/// Another program on a private, read-only, detached mount, as
+/// [`protected_binary`] gives the running one: for a program that will be
+/// the parent of containers (berth-shim).
+pub fn protected_file(path: &std::path::Path) -> io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    open_file_tree_ro(&path)
+}
+
 /// A detached bind mount of `/proc/self/exe`, made read-only.
 fn open_tree_ro() -> io::Result<OwnedFd> {
-    // SAFETY: the path is a NUL-terminated literal; open_tree returns a new fd.
+    open_file_tree_ro(c"/proc/self/exe")
+}
+
+fn open_file_tree_ro(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: the path is NUL-terminated and outlives the call; open_tree
+    // returns a new fd.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
+            path.as_ptr(),
             OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
         )
     };

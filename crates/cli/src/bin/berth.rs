@@ -187,21 +187,31 @@ fn restore_sigpipe() {
     }
 }
 
-/// `berth --root R --run-root RR supervise ID [--attach]`: the container
-/// supervisor, started by `run`/`start` with exactly these arguments. Kept
-/// out of clap so the long-lived process builds as little as possible.
-fn supervise_args() -> Option<(PathBuf, PathBuf, String, bool)> {
+/// `berth --root R --run-root RR supervise ID --shim PATH [--attach]
+/// [--exited CODE]`: the container supervisor, started by `run`/`start`
+/// (and by berth-shim when the container exits) with exactly these
+/// arguments. Kept out of clap so it builds as little as possible.
+fn supervise_args() -> Option<(PathBuf, PathBuf, berth_engine::supervisor::SuperviseArgs)> {
     let a: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if a.len() < 7 || a[1] != "--root" || a[3] != "--run-root" || a[5] != "supervise" {
         return None;
     }
-    let attach = a.get(7).is_some_and(|x| x == "--attach");
-    Some((
-        PathBuf::from(&a[2]),
-        PathBuf::from(&a[4]),
-        a[6].to_string_lossy().into_owned(),
-        attach,
-    ))
+    let mut args = berth_engine::supervisor::SuperviseArgs {
+        id: a[6].to_string_lossy().into_owned(),
+        attached: false,
+        shim: PathBuf::new(),
+        exited: None,
+    };
+    let mut rest = a[7..].iter();
+    while let Some(flag) = rest.next() {
+        match flag.to_str() {
+            Some("--attach") => args.attached = true,
+            Some("--shim") => args.shim = PathBuf::from(rest.next()?),
+            Some("--exited") => args.exited = Some(rest.next()?.to_str()?.parse().ok()?),
+            _ => return None,
+        }
+    }
+    Some((PathBuf::from(&a[2]), PathBuf::from(&a[4]), args))
 }
 
 /// `berth --root R --run-root RR dns NETWORK_ID`: a user network's DNS
@@ -286,9 +296,9 @@ fn skip_flags(cmd: &clap::Command, args: &[std::ffi::OsString], mut i: usize) ->
 }
 
 fn main() -> ExitCode {
-    if let Some((root, run_root, id, attach)) = supervise_args() {
+    if let Some((root, run_root, args)) = supervise_args() {
         let engine = berth_engine::Engine::new(&root, &run_root);
-        let code = berth_engine::supervisor::main(&engine, &id, attach);
+        let code = berth_engine::supervisor::main(&engine, &args);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Some((root, run_root, network)) = dns_args() {
