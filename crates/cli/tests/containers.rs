@@ -37,6 +37,24 @@ fn attached_run_gives_output_and_exit_code_and_rm_leaves_nothing() {
         .ok(&["ps", "-a", "--format", "{{.Names}}"])
         .contains(&name));
     assert!(!b.f.root.join("names").join(&name).exists());
+
+    // The upper dir of a `--rm` container is thrown away: its overlay is
+    // volatile (no sync at unmount); a kept container's is not.
+    let root_opts = |rm: bool| {
+        let mut args = vec!["run"];
+        if rm {
+            args.push("--rm");
+        }
+        args.extend([b.image(), "sh", "-c", "grep ' / / ' /proc/self/mountinfo"]);
+        b.ok(&args)
+    };
+    let kept = root_opts(false);
+    assert!(
+        kept.contains("overlay") && !kept.contains("volatile"),
+        "{kept}"
+    );
+    let removed = root_opts(true);
+    assert!(removed.contains("volatile"), "{removed}");
 }
 
 #[test]

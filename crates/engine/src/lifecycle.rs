@@ -415,7 +415,13 @@ pub fn mount_rootfs(paths: &Paths, record: &Record) -> Result<()> {
         layers.push(empty);
     }
     let snap = berth_image::snapshot::Snapshot::new(layers, Some((paths.upper(), paths.work())));
-    let data = snap.overlay_options().unwrap_or_default();
+    let mut data = snap.overlay_options().unwrap_or_default();
+    if record.options.auto_remove {
+        // The upper dir of a `--rm` container dies with it: nothing in it
+        // needs a sync, and the one an overlay's unmount makes is of the
+        // whole filesystem under it (whatever else is dirty there).
+        data.push_str(",volatile");
+    }
     if data.len() >= 4096 {
         return Err(invalid(
             "image",
@@ -423,8 +429,17 @@ pub fn mount_rootfs(paths: &Paths, record: &Record) -> Result<()> {
             "too many layers for one overlay mount (its options exceed a page)",
         ));
     }
-    berth_sys::mount::mount(Some(b"overlay"), &target, Some("overlay"), 0, Some(&data))
-        .map_err(io_err("mounting the overlay rootfs on", &target))
+    let mount = |data: &str| {
+        berth_sys::mount::mount(Some(b"overlay"), &target, Some("overlay"), 0, Some(data))
+    };
+    match mount(&data) {
+        // `volatile` is Linux 5.10's: without it, the sync is only slower.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && data.ends_with(",volatile") => {
+            mount(data.trim_end_matches(",volatile"))
+        }
+        r => r,
+    }
+    .map_err(io_err("mounting the overlay rootfs on", &target))
 }
 
 pub fn unmount_rootfs(paths: &Paths) -> Result<()> {
