@@ -673,3 +673,29 @@ fn the_supervisor_runs_from_a_read_only_copy_of_berth() {
     let st = rustix::fs::fstatvfs(&fd).expect("statvfs");
     assert!(st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
 }
+
+#[test]
+fn rm_force_removes_a_container_whose_record_is_unreadable_and_frees_its_name() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("torn");
+    let id = b.ok(&["create", "--name", &name, b.image(), "true"]);
+    let id = id.trim();
+    let record = b.f.root.join("containers").join(id).join("container.json");
+    std::fs::write(&record, b"").expect("truncating the record");
+    // The name stays taken, and a plain `rm` says why and what to do.
+    let o = b.run(&["run", "--name", &name, b.image(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = b.run(&["rm", id]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rm -f"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    b.ok(&["rm", "-f", id]);
+    assert!(!b.f.root.join("containers").join(id).exists());
+    b.ok(&["run", "--rm", "--name", &name, b.image(), "true"]);
+}

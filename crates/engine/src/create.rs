@@ -94,7 +94,13 @@ impl Engine {
         crate::record::write_json_volatile(&paths.state(), &State::default())?;
         // Written last: a directory without container.json is a create
         // that did not finish, and the next `ps` or `prune` removes it.
-        write_json(&paths.record(), &record)?;
+        // A `--rm` container does not outlive its run, so its record needs
+        // no fsync (after a crash it is an exited container `rm` removes).
+        if record.options.auto_remove {
+            crate::record::write_json_volatile(&paths.record(), &record)?;
+        } else {
+            write_json(&paths.record(), &record)?;
+        }
         undo.name = None;
         undo.dir = None;
         Ok(id)

@@ -282,7 +282,13 @@ impl Engine {
     /// `rm`: a stopped container's files, name and (with `volumes`) its
     /// anonymous volumes; `force` kills a running one first.
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
-        let c = self.container(id)?;
+        let c = match self.container(id) {
+            Ok(c) => c,
+            // A record that cannot be read (a disk that lost it, a hand
+            // that edited it) is what `rm -f` is for.
+            Err(Error::Corrupt { .. }) if force => return self.remove_unreadable(id),
+            Err(e) => return Err(e),
+        };
         if matches!(
             c.state.status,
             Status::Running | Status::Paused | Status::Restarting
@@ -310,6 +316,19 @@ impl Engine {
         self.remove_stopped(id, volumes)
     }
 
+    /// `rm -f` of a container whose record is unreadable: its init, if
+    /// the run state names a live one, is killed; then the rest goes.
+    fn remove_unreadable(&self, id: &str) -> Result<()> {
+        let st = record::read_state(&self.paths(id).state()).unwrap_or_default();
+        if st.pid > 0 && record::alive(st.pid, st.pid_start) {
+            if let Ok(fd) = signal::pidfd(st.pid) {
+                let _ = signal::pidfd_kill(&fd, libc::SIGKILL);
+                let _ = signal::pidfd_wait_exit(&fd, Some(Duration::from_secs(10)));
+            }
+        }
+        self.remove_stopped(id, false)
+    }
+
     /// Removes a container that is not running.
     pub fn remove_stopped(&self, id: &str, volumes: bool) -> Result<()> {
         let trash = self.unlink_stopped(id, volumes);
@@ -332,11 +351,22 @@ impl Engine {
         }
         errs.push(unmount_rootfs(&paths));
         errs.push(self.network_down(id));
-        if let Some(r) = &record {
-            let name_file = self.names_dir().join(&r.name);
+        // Without a readable record, the name is found by what it holds.
+        let names: Vec<PathBuf> = match &record {
+            Some(r) => vec![self.names_dir().join(&r.name)],
+            None => fs::read_dir(self.names_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect(),
+        };
+        for name_file in names {
             if fs::read_to_string(&name_file).ok().as_deref() == Some(id) {
                 errs.push(fs::remove_file(&name_file).map_err(io_err("removing", &name_file)));
             }
+        }
+        if let Some(r) = &record {
             if volumes {
                 for m in &r.options.mounts {
                     if let MountKind::Volume { name } = &m.kind {
