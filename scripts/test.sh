@@ -39,6 +39,11 @@ host_net_before="$(host_net)"
 status=0
 "${runner[@]}" 2>&1 | tee "$log" || status=$?
 cargo test --release -p berth-shim 2>&1 | tee -a "$log" || status=$?
+if [ "$(id -u)" -eq 0 ]; then
+  # The container tests again, with the shim as shipped (its release build).
+  BERTH_SHIM="$repo/target/release/berth-shim" unshare --mount --propagation private -- \
+    cargo test -p berth-cli --test containers 2>&1 | tee -a "$log" || status=$?
+fi
 if [ "$(host_net)" != "$host_net_before" ]; then
   echo "test.sh: the tests changed berth's links or nftables table in the host's network namespace:" >&2
   diff <(echo "$host_net_before") <(host_net) >&2 || true

@@ -699,3 +699,102 @@ fn rm_force_removes_a_container_whose_record_is_unreadable_and_frees_its_name() 
     assert!(!b.f.root.join("containers").join(id).exists());
     b.ok(&["run", "--rm", "--name", &name, b.image(), "true"]);
 }
+
+/// A pseudo-terminal for the CLI: (master, slave).
+fn open_pty(rows: u16, cols: u16) -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on a descriptor this function owns; the
+    // name buffer is large enough for ptsname_r and NUL-terminated by it.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(s >= 0, "opening the pty slave");
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        assert_eq!(libc::ioctl(s, libc::TIOCSWINSZ, &ws), 0);
+        (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s))
+    }
+}
+
+/// Reads the terminal until `want` shows up (or the time is up).
+fn read_until(master: &std::fs::File, seen: &mut String, want: &str) -> bool {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains(want) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        let mut fds = [libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(master),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd, for 100 ms.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 100) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match (&*master).read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    true
+}
+
+#[test]
+fn run_it_gives_a_terminal_of_the_callers_size_and_ctrl_p_ctrl_q_detaches() {
+    if !privileged() {
+        return;
+    }
+    use std::io::Write;
+    let b = Berth::new();
+    let name = b.name("tty");
+    let (master, slave) = open_pty(33, 101);
+    let mut cmd = b.cmd();
+    cmd.args(["run", "-it", "--name", &name, b.image(), "sh"])
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave.try_clone().expect("dup"));
+    // SAFETY: setsid and ioctl(TIOCSCTTY) are async-signal-safe; fd 0 is
+    // the pty slave by then.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("berth run -it");
+    drop(slave);
+    let mut seen = String::new();
+    (&master)
+        .write_all(b"stty size; echo mark-$((6*7))\r")
+        .expect("typing");
+    assert!(
+        read_until(&master, &mut seen, "mark-42"),
+        "no answer from the container's shell: {seen:?}"
+    );
+    assert!(seen.contains("33 101"), "window size: {seen:?}");
+    // Ctrl-P Ctrl-Q: the CLI returns 0, the container runs on.
+    (&master).write_all(&[0x10, 0x11]).expect("detach keys");
+    let st = child.wait().expect("wait");
+    assert_eq!(st.code(), Some(0));
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains(&format!("{name} Up")), "{ps}");
+    let logs = b.ok(&["logs", &name]);
+    assert!(logs.contains("mark-42"), "{logs}");
+    b.ok(&["rm", "-f", &name]);
+}
