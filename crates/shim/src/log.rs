@@ -205,9 +205,7 @@ pub fn encode(out: &mut [u8; RECORD], stream: Stream, line: &[u8], time: (i64, u
     w.put(b"\",\"stream\":\"");
     w.put(stream.name());
     w.put(b"\",\"time\":\"");
-    let mut ts = [0u8; 32];
-    let n = rfc3339(&mut ts, time.0, time.1);
-    w.put(&ts[..n]);
+    w.put(berth_time::rfc3339(time.0, Some(time.1)).as_bytes());
     w.put(b"\"}\n");
     w.len
 }
@@ -239,41 +237,6 @@ fn decimal(buf: &mut [u8], mut n: u64) -> &[u8] {
         }
     }
     &buf[i..]
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC), as berth's records write time.
-pub fn rfc3339(out: &mut [u8; 32], secs: i64, nanos: u32) -> usize {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let fields: [(i64, usize, u8); 7] = [
-        (y, 4, b'-'),
-        (m, 2, b'-'),
-        (d, 2, b'T'),
-        (rem / 3600, 2, b':'),
-        (rem % 3600 / 60, 2, b':'),
-        (rem % 60, 2, b'.'),
-        (i64::from(nanos), 9, b'Z'),
-    ];
-    let mut i = 0;
-    for (v, width, sep) in fields {
-        let mut v = v.clamp(0, 999_999_999);
-        for k in (0..width).rev() {
-            out[i + k] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        out[i + width] = sep;
-        i += width + 1;
-    }
-    i
 }
 
 #[cfg(test)]
@@ -309,17 +272,6 @@ mod tests {
             let want = serde_json::to_string(&e).unwrap() + "\n";
             assert_eq!(record(line), want);
         }
-    }
-
-    #[test]
-    fn times_are_rfc3339_with_nanoseconds() {
-        let mut b = [0u8; 32];
-        let n = rfc3339(&mut b, 0, 0);
-        assert_eq!(&b[..n], b"1970-01-01T00:00:00.000000000Z");
-        let n = rfc3339(&mut b, 951_827_696, 123_456_789);
-        assert_eq!(&b[..n], b"2000-02-29T12:34:56.123456789Z");
-        let n = rfc3339(&mut b, 4_102_444_799, 999_999_999);
-        assert_eq!(&b[..n], b"2099-12-31T23:59:59.999999999Z");
     }
 
     #[test]
