@@ -10,6 +10,8 @@ packages=(
   busybox-static runc iproute2 qemu-system-x86 cpio
   # --init runs a static tini, as Docker's docker-init
   tini
+  # rootless berth-runtime maps subordinate ids through newuidmap/newgidmap
+  uidmap
   docker-registry skopeo apache2-utils openssl
   # network tests look at the rules berth leaves (nft) from a test namespace
   nftables

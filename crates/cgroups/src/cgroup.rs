@@ -179,6 +179,17 @@ impl Cgroup {
         })
     }
 
+    /// No cgroup at all: what a rootless container without a delegated
+    /// cgroup runs in (as runc does when no limits are asked for). Every
+    /// operation on it is a no-op; the freezer is missing.
+    pub fn none(root: &Path, layout: Layout) -> Self {
+        Cgroup {
+            root: root.to_path_buf(),
+            layout,
+            dirs: Vec::new(),
+        }
+    }
+
     pub fn layout(&self) -> Layout {
         self.layout
     }

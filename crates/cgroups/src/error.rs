@@ -89,6 +89,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The caller may not make or write the cgroup (a rootless caller
+    /// without a delegated subtree, a read-only cgroupfs).
+    pub fn is_denied(&self) -> bool {
+        let source = match self {
+            Error::Write { source, .. }
+            | Error::Mkdir { source, .. }
+            | Error::Open { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+        )
+    }
+
     pub(crate) fn invalid(field: &str, value: impl ToString, reason: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.to_string(),

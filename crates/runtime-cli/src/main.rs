@@ -27,14 +27,10 @@ struct Cli {
     /// Print the version (runc's -v).
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     version: (),
-    /// Directory for container state.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/run/berth-runtime",
-        env = "BERTH_RUNTIME_ROOT"
-    )]
-    root: PathBuf,
+    /// Directory for container state [default: /run/berth-runtime, or
+    /// $XDG_RUNTIME_DIR/berth-runtime for a rootless caller, as runc]
+    #[arg(long, global = true, env = "BERTH_RUNTIME_ROOT")]
+    root: Option<PathBuf>,
     /// Append errors to this file (as containerd and Docker pass it).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -255,7 +251,10 @@ pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
 
 fn run(cli: &Cli) -> Result<u8, berth_runtime::Error> {
     let rt = Runtime {
-        root: cli.root.clone(),
+        root: cli
+            .root
+            .clone()
+            .unwrap_or_else(berth_runtime::default_state_root),
         ..Runtime::default()
     };
     match &cli.cmd {

@@ -265,7 +265,25 @@ impl Runtime {
             .as_ref()
             .map(|s| berth_seccomp::compile_cached(s, &self.root.join("#seccomp-cache")))
             .transpose()?;
-        let cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
+        let mut cgroup = Cgroup::new(&self.cgroup_root, linux.cgroups_path().as_deref(), &opts.id)?;
+        // A rootless caller without a delegated cgroup: the container runs
+        // in none, as under runc, as long as the spec asks for no limits.
+        if !rustix::process::geteuid().is_root() {
+            if let Err(e) = cgroup.create() {
+                if !e.is_denied() {
+                    return Err(e.into());
+                }
+                if linux.resources().as_ref().is_some_and(asks_for_limits) {
+                    return Err(Error::InvalidArg {
+                        arg: "linux.resources".into(),
+                        reason: format!(
+                            "a rootless container gets limits only in a cgroup delegated to its user ({e})"
+                        ),
+                    });
+                }
+                cgroup = Cgroup::none(&self.cgroup_root, cgroup.layout());
+            }
+        }
         // A cgroup frozen beforehand would freeze the init as it joins, and
         // create would wait for it for ever: refuse it, as runc does (and
         // leave it, which is not ours, in place).
@@ -697,10 +715,68 @@ fn listen_env(n: u32) -> [CString; 2] {
 
 fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
     let base = PathBuf::from(format!("/proc/{pid}"));
-    let p = base.join("uid_map");
-    fs::write(&p, uid_map).map_err(io_err("writing", &p))?;
-    let p = base.join("gid_map");
-    fs::write(&p, gid_map).map_err(io_err("writing", &p))?;
+    let euid = rustix::process::geteuid();
+    if euid.is_root() {
+        for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            let p = base.join(file);
+            fs::write(&p, map).map_err(io_err("writing", &p))?;
+        }
+        return Ok(());
+    }
+    // Rootless. The kernel lets a user map its own ids, once each and
+    // (for groups) after giving up setgroups; anything more takes the
+    // setuid helpers, which check /etc/subuid and /etc/subgid.
+    if uid_map.trim().lines().count() == 1 && single_own(uid_map, euid.as_raw()) {
+        let p = base.join("uid_map");
+        fs::write(&p, uid_map).map_err(io_err("writing", &p))?;
+    } else {
+        run_id_helper("newuidmap", pid, uid_map)?;
+    }
+    let egid = rustix::process::getegid().as_raw();
+    if gid_map.trim().lines().count() == 1 && single_own(gid_map, egid) {
+        let p = base.join("setgroups");
+        fs::write(&p, "deny").map_err(io_err("writing", &p))?;
+        let p = base.join("gid_map");
+        fs::write(&p, gid_map).map_err(io_err("writing", &p))?;
+    } else {
+        run_id_helper("newgidmap", pid, gid_map)?;
+    }
+    Ok(())
+}
+
+/// A one-line map of one id onto the caller's own.
+fn single_own(map: &str, own: u32) -> bool {
+    let f: Vec<&str> = map.split_whitespace().collect();
+    matches!(f.as_slice(), [_, host, "1"] if host.parse::<u32>() == Ok(own))
+}
+
+/// newuidmap/newgidmap PID (CONTAINER-ID HOST-ID SIZE)...: shadow's setuid
+/// helpers write the map for a user the subordinate id files allow.
+fn run_id_helper(helper: &str, pid: i32, map: &str) -> Result<()> {
+    let field = if helper == "newuidmap" {
+        "linux.uidMappings"
+    } else {
+        "linux.gidMappings"
+    };
+    let out = std::process::Command::new(helper)
+        .arg(pid.to_string())
+        .args(map.split_whitespace())
+        .output()
+        .map_err(|e| Error::InvalidArg {
+            arg: field.into(),
+            reason: format!(
+                "a rootless container with more than the caller's own id needs {helper} (Debian's uidmap package): {e}"
+            ),
+        })?;
+    if !out.status.success() {
+        return Err(Error::InvalidArg {
+            arg: field.into(),
+            reason: format!(
+                "{helper} refused the mapping (see /etc/subuid and /etc/subgid): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
     Ok(())
 }
 
@@ -762,4 +838,17 @@ fn start_socket(
     let (addr, _keep) = sock_addr(path)?;
     then(&fd, &addr)?;
     Ok(fd)
+}
+
+/// Whether `linux.resources` sets anything a cgroup enforces (the device
+/// rules alone are the defaults every spec carries).
+fn asks_for_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|h| !h.is_empty())
+        || r.unified().as_ref().is_some_and(|h| !h.is_empty())
 }

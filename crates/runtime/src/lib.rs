@@ -38,3 +38,14 @@ pub fn protect_runtime_binary() -> Result<()> {
         "re-executing from a read-only copy of the runtime binary",
     ))
 }
+
+/// runc's default state directory: `/run/berth-runtime` for root,
+/// `$XDG_RUNTIME_DIR/berth-runtime` for anyone else (rootless).
+pub fn default_state_root() -> std::path::PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !rustix::process::geteuid().is_root() && !dir.is_empty() => {
+            std::path::PathBuf::from(dir).join("berth-runtime")
+        }
+        _ => std::path::PathBuf::from("/run/berth-runtime"),
+    }
+}

@@ -7,14 +7,16 @@
 //! that opens it could write through it once the runtime exits. So the
 //! runtime re-executes itself, before doing anything else, from a private,
 //! read-only, detached bind mount of its own binary: every path to the
-//! binary the container can reach then ends on a read-only mount.
+//! binary the container can reach then ends on a read-only mount. A caller
+//! that may not mount (rootless) gets a sealed copy in memory instead,
+//! which nothing can write to either (runc's other answer).
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, SealFlags};
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -30,7 +32,18 @@ pub fn is_protected() -> io::Result<bool> {
         Mode::empty(),
     )?;
     let st = rustix::fs::fstatvfs(&fd)?;
-    Ok(st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+    if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+        return Ok(true);
+    }
+    // A sealed copy in memory (see `sealed_copy`).
+    let Ok(file) = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Ok(false);
+    };
+    Ok(rustix::fs::fcntl_get_seals(&file).is_ok_and(|s| s.contains(SealFlags::WRITE)))
 }
 
 /// Re-executes the running binary from a read-only detached mount, with the
@@ -113,6 +126,33 @@ fn open_tree_ro() -> io::Result<OwnedFd> {
 }
 
 fn open_file_tree_ro(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    match open_file_tree_ro_mount(path) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOSYS)) => {
+            sealed_copy(path)
+        }
+        r => r,
+    }
+}
+
+/// The file copied into a memfd sealed against every change: for a caller
+/// without the right to mount (a rootless runtime). Costs a copy of the
+/// binary per start, which the mount avoids.
+fn sealed_copy(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    let mut src = std::fs::File::open(std::ffi::OsStr::from_bytes(path.to_bytes()))?;
+    let memfd = rustix::fs::memfd_create(
+        "berth-protected",
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )?;
+    let mut dst = std::fs::File::from(memfd);
+    io::copy(&mut src, &mut dst)?;
+    rustix::fs::fcntl_add_seals(
+        &dst,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )?;
+    Ok(OwnedFd::from(dst))
+}
+
+fn open_file_tree_ro_mount(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: the path is NUL-terminated and outlives the call; open_tree
     // returns a new fd.
     let fd = unsafe {
