@@ -8,9 +8,11 @@
 pub mod log;
 pub mod sys;
 
+use core::cell::UnsafeCell;
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use log::{Log, Stream};
+use log::{Log, LogBuffers, Stream};
 use sys::{Fd, PollFd, POLLIN};
 
 /// The status pipe, shared with the supervisor.
@@ -36,8 +38,16 @@ pub unsafe fn shim_main(argc: usize, argv: *const *const u8, envp: *const *const
         Err(msg) => return fail(msg),
     };
     sys::ignore(sys::SIGPIPE);
-    let mut shim = Shim::new(&opts);
-    let code = shim.run(&opts);
+    let Some(Buffers {
+        read,
+        filtered,
+        log,
+    }) = buffers()
+    else {
+        return fail(b"started twice");
+    };
+    let mut shim = Shim::new(&opts, log);
+    let code = shim.run(&opts, read, filtered);
     // SAFETY: envp is the process's own environment (the caller's contract).
     unsafe { hand_over(&opts, &shim, code, envp) }
 }
@@ -176,10 +186,42 @@ enum Src {
 
 const BUF: usize = 64 * 1024;
 
+/// The shim's memory, zero-initialised and so in .bss: a page costs
+/// nothing until output first reaches it, and an idle container's shim
+/// keeps only what its output has touched.
+struct Buffers {
+    read: [u8; BUF],
+    /// Input after the detach keys are taken out (one byte more).
+    filtered: [u8; BUF + 1],
+    log: LogBuffers,
+}
+
+struct StaticBuffers(UnsafeCell<Buffers>);
+
+// SAFETY: the buffers are handed out once (`buffers`), to the shim's only
+// thread; nothing else touches them.
+unsafe impl Sync for StaticBuffers {}
+
+static BUFFERS: StaticBuffers = StaticBuffers(UnsafeCell::new(Buffers {
+    read: [0; BUF],
+    filtered: [0; BUF + 1],
+    log: LogBuffers::ZERO,
+}));
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The buffers, to their one user; `None` after the first call.
+fn buffers() -> Option<&'static mut Buffers> {
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: the first and only caller gets the one reference.
+    Some(unsafe { &mut *BUFFERS.0.get() })
+}
+
 impl<'a> Shim<'a> {
-    fn new(o: &Options<'a>) -> Shim<'a> {
+    fn new(o: &Options<'a>, bufs: &'a mut LogBuffers) -> Shim<'a> {
         Shim {
-            log: Log::open(o.log, o.max_size, o.max_file).ok(),
+            log: Log::open(o.log, o.max_size, o.max_file, bufs).ok(),
             attach: o.attach,
             input: o.input,
         }
@@ -189,7 +231,7 @@ impl<'a> Shim<'a> {
     /// drained; with a terminal, also the caller's input, its window size
     /// (SIGWINCH, sent by the caller) and Ctrl-P Ctrl-Q. Returns the exit
     /// code.
-    fn run(&mut self, o: &Options<'a>) -> i32 {
+    fn run(&mut self, o: &Options<'a>, buf: &mut [u8; BUF], filtered: &mut [u8; BUF + 1]) -> i32 {
         let (mut stdout, mut stderr, mut tty) = (o.stdout, o.stderr, o.tty);
         let pidfd = sys::pidfd_open(o.pid).ok();
         let winch = match (tty, self.input) {
@@ -202,8 +244,6 @@ impl<'a> Shim<'a> {
         let mut detach = DetachKeys::default();
         // Without a pidfd the exit is seen as the end of the output.
         let mut exited = pidfd.is_none();
-        let mut buf = [0u8; BUF];
-        let mut filtered = [0u8; BUF + 1];
         while !exited || stdout.is_some() || stderr.is_some() || tty.is_some() {
             let mut fds = [PollFd::default(); 6];
             let mut which = [Src::Exit; 6];
@@ -256,7 +296,7 @@ impl<'a> Shim<'a> {
                     }
                     Src::Input => {
                         let Some(input) = self.input else { continue };
-                        let n = match sys::read(input, &mut buf) {
+                        let n = match sys::read(input, buf) {
                             Ok(n) => n,
                             Err(sys::EINTR | sys::EAGAIN) => continue,
                             Err(_) => 0,
@@ -265,7 +305,7 @@ impl<'a> Shim<'a> {
                             close(&mut self.input);
                             continue;
                         }
-                        let (k, detached) = detach.filter(&buf[..n], &mut filtered);
+                        let (k, detached) = detach.filter(&buf[..n], filtered);
                         if let Some(m) = tty {
                             let _ = sys::write_all(m, &filtered[..k]);
                         }
@@ -280,7 +320,7 @@ impl<'a> Shim<'a> {
                             _ => (&mut tty, Stream::Stdout),
                         };
                         let Some(fd) = *slot else { continue };
-                        let n = match sys::read(fd, &mut buf) {
+                        let n = match sys::read(fd, buf) {
                             Ok(n) => n,
                             Err(sys::EINTR | sys::EAGAIN) => continue,
                             // A pty master reads EIO once no slave is open.

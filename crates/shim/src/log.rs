@@ -29,6 +29,19 @@ impl Stream {
     }
 }
 
+/// The log's memory: unterminated lines of each stream, and one record.
+pub struct LogBuffers {
+    partial: [[u8; MAX_LINE]; 2],
+    record: [u8; RECORD],
+}
+
+impl LogBuffers {
+    pub const ZERO: LogBuffers = LogBuffers {
+        partial: [[0; MAX_LINE]; 2],
+        record: [0; RECORD],
+    };
+}
+
 pub struct Log<'a> {
     path: &'a CStr,
     fd: Fd,
@@ -37,13 +50,17 @@ pub struct Log<'a> {
     max_size: u64,
     /// Files kept, the live one included.
     max_file: u32,
-    partial: [[u8; MAX_LINE]; 2],
     partial_len: [usize; 2],
-    record: [u8; RECORD],
+    bufs: &'a mut LogBuffers,
 }
 
 impl<'a> Log<'a> {
-    pub fn open(path: &'a CStr, max_size: u64, max_file: u32) -> Result<Log<'a>, sys::Errno> {
+    pub fn open(
+        path: &'a CStr,
+        max_size: u64,
+        max_file: u32,
+        bufs: &'a mut LogBuffers,
+    ) -> Result<Log<'a>, sys::Errno> {
         let fd = open_append(path)?;
         let size = sys::size(fd).unwrap_or(0);
         Ok(Log {
@@ -52,9 +69,8 @@ impl<'a> Log<'a> {
             size,
             max_size,
             max_file,
-            partial: [[0; MAX_LINE]; 2],
             partial_len: [0; 2],
-            record: [0; RECORD],
+            bufs,
         })
     }
 
@@ -76,7 +92,7 @@ impl<'a> Log<'a> {
                 self.record(stream, now);
                 continue;
             }
-            self.partial[s][held..held + take].copy_from_slice(now);
+            self.bufs.partial[s][held..held + take].copy_from_slice(now);
             self.partial_len[s] = held + take;
             if ends_line || held + take == MAX_LINE {
                 self.flush_stream(stream);
@@ -97,17 +113,24 @@ impl<'a> Log<'a> {
             return;
         }
         self.partial_len[s] = 0;
-        let line = self.partial[s];
-        self.record(stream, &line[..n]);
+        let b = &mut *self.bufs;
+        let len = encode(&mut b.record, stream, &b.partial[s][..n], sys::now());
+        self.append(len);
     }
 
     fn record(&mut self, stream: Stream, line: &[u8]) {
-        let n = encode(&mut self.record, stream, line, sys::now());
-        if self.max_size > 0 && self.size > 0 && self.size + n as u64 > self.max_size {
+        let len = encode(&mut self.bufs.record, stream, line, sys::now());
+        self.append(len);
+    }
+
+    /// Appends the first `len` bytes of the record buffer, rotating first
+    /// when they would not fit.
+    fn append(&mut self, len: usize) {
+        if self.max_size > 0 && self.size > 0 && self.size + len as u64 > self.max_size {
             self.rotate();
         }
-        if sys::write_all(self.fd, &self.record[..n]).is_ok() {
-            self.size += n as u64;
+        if sys::write_all(self.fd, &self.bufs.record[..len]).is_ok() {
+            self.size += len as u64;
         }
     }
 
