@@ -798,3 +798,57 @@ fn run_it_gives_a_terminal_of_the_callers_size_and_ctrl_p_ctrl_q_detaches() {
     assert!(logs.contains("mark-42"), "{logs}");
     b.ok(&["rm", "-f", &name]);
 }
+
+#[test]
+fn an_exit_is_recorded_even_when_the_shim_is_gone_by_then() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let name = b.name("shimless");
+    // A copy of the shim that is removed while the container runs (an
+    // upgrade, say): the running shim is unaffected, and the exit is
+    // recorded without it.
+    let dir = tempfile::tempdir().expect("tmp");
+    let shim = dir.path().join("berth-shim");
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-shim");
+    std::fs::copy(&built, &shim).expect("copying the shim");
+    let o = b
+        .cmd()
+        .env("BERTH_SHIM", &shim)
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            b.image(),
+            "sh",
+            "-c",
+            "sleep 1; exit 3",
+        ])
+        .output()
+        .expect("run -d");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(&shim).expect("removing the shim");
+    assert_eq!(b.ok(&["wait", &name]).trim(), "3");
+    let st = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &name,
+    ]);
+    assert_eq!(st.trim(), "exited 3");
+    // Starting it again needs the shim, and says so.
+    let o = b
+        .cmd()
+        .env("BERTH_SHIM", &shim)
+        .args(["start", &name])
+        .output()
+        .expect("start");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("berth-shim"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

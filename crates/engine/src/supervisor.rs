@@ -25,7 +25,7 @@
 //! protected binary at the end. While the container runs, only the shim is
 //! resident: ~20 KiB of a static program instead of berth's megabytes.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -241,8 +241,7 @@ struct Supervisor<'a> {
     paths: Paths,
     record: Record,
     attached: bool,
-    /// berth-shim on a read-only mount, opened before anything starts.
-    shim: OwnedFd,
+    /// berth-shim's path; opened on a read-only mount before each launch.
     shim_path: PathBuf,
     /// The caller's stdout/stderr while attached.
     out: Option<(OwnedFd, OwnedFd)>,
@@ -263,10 +262,6 @@ impl<'a> Supervisor<'a> {
     fn new(engine: &'a Engine, args: &SuperviseArgs) -> Result<Supervisor<'a>> {
         let paths = engine.paths(&args.id);
         let record: Record = read_json(&paths.record())?;
-        // The shim parents the container: it too runs from a read-only
-        // mount (CVE-2019-5736), though the container cannot see it.
-        let shim = berth_sys::exe::protected_file(&args.shim)
-            .map_err(io_err("opening a read-only copy of", &args.shim))?;
         let (out, input) = if args.attached {
             let interactive = record.options.interactive && record.options.tty;
             (
@@ -282,7 +277,6 @@ impl<'a> Supervisor<'a> {
             paths,
             record,
             attached: args.attached,
-            shim,
             shim_path: args.shim.clone(),
             out,
             input,
@@ -302,7 +296,18 @@ impl<'a> Supervisor<'a> {
             let backoff = Duration::from_millis(100u64 << state.restart_count.min(8));
             std::thread::sleep(backoff);
         }
-        let running = match self.launch() {
+        // The shim parents the container: it too runs from a read-only
+        // mount (CVE-2019-5736), though the container cannot see it. Opened
+        // first, so that a missing shim fails before anything starts.
+        let launched = berth_sys::exe::protected_file(&self.shim_path)
+            .map_err(|e| {
+                (
+                    io_err("opening a read-only copy of", &self.shim_path)(e),
+                    125,
+                )
+            })
+            .and_then(|shim| Ok((shim, self.launch()?)));
+        let (shim, running) = match launched {
             Ok(r) => r,
             Err((e, code)) => {
                 let msg = e.to_string();
@@ -316,7 +321,7 @@ impl<'a> Supervisor<'a> {
         if first {
             report(&Event::Started { pid: running.pid });
         }
-        let e = self.exec_shim(&running);
+        let e = self.exec_shim(shim.as_fd(), &running);
         // The container runs and nothing would reap it: end it.
         if let Ok(fd) = signal::pidfd(running.pid) {
             let _ = signal::pidfd_kill(&fd, libc::SIGKILL);
@@ -345,7 +350,7 @@ impl<'a> Supervisor<'a> {
 
     /// Becomes berth-shim, handing it the container and every descriptor
     /// it relays. Returns only on failure.
-    fn exec_shim(&self, r: &Running) -> std::io::Error {
+    fn exec_shim(&self, shim: BorrowedFd<'_>, r: &Running) -> std::io::Error {
         let exe = match rustix::fs::open(
             "/proc/self/exe",
             rustix::fs::OFlags::PATH,
@@ -354,17 +359,17 @@ impl<'a> Supervisor<'a> {
             Ok(fd) => fd,
             Err(e) => return e.into(),
         };
-        let mut args: Vec<String> = vec![
+        let mut args: Vec<OsString> = vec![
             "berth-shim".into(),
             "--pid".into(),
-            r.pid.to_string(),
+            r.pid.to_string().into(),
             "--log".into(),
-            self.paths.log().display().to_string(),
+            self.paths.log().into(),
             "--log-max-file".into(),
-            self.record.options.log.max_file.to_string(),
+            self.record.options.log.max_file.to_string().into(),
         ];
         if let Some(max) = self.record.options.log.max_size {
-            args.extend(["--log-max-size".into(), max.to_string()]);
+            args.extend(["--log-max-size".into(), max.to_string().into()]);
         }
         let fds = [
             ("--stdout", r.stdout.as_ref()),
@@ -380,26 +385,30 @@ impl<'a> Supervisor<'a> {
                 if let Err(e) = inheritable(fd.as_fd()) {
                     return e;
                 }
-                args.extend([flag.to_owned(), fd.as_raw_fd().to_string()]);
+                args.extend([flag.into(), fd.as_raw_fd().to_string().into()]);
             }
         }
         args.push("--".into());
         args.extend([
             "berth".into(),
             "--root".into(),
-            self.engine.root.display().to_string(),
+            self.engine.root.clone().into_os_string(),
             "--run-root".into(),
-            self.engine.run_root.display().to_string(),
+            self.engine.run_root.clone().into_os_string(),
             "supervise".into(),
-            self.id.clone(),
+            self.id.clone().into(),
             "--shim".into(),
-            self.shim_path.display().to_string(),
+            self.shim_path.clone().into_os_string(),
         ]);
-        let args: Vec<CString> = match args.into_iter().map(CString::new).collect() {
+        let args: Vec<CString> = match args
+            .into_iter()
+            .map(|a| CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
+            .collect()
+        {
             Ok(a) => a,
             Err(_) => return std::io::Error::from_raw_os_error(libc::EINVAL),
         };
-        berth_sys::exe::exec_fd(self.shim.as_fd(), &args)
+        berth_sys::exe::exec_fd(shim, &args)
     }
 
     /// Mounts the rootfs, writes the spec, and has the runtime start the

@@ -5,7 +5,9 @@
 //! Here the "supervisor" is a shell: it starts the child in the background
 //! with its output on two pipes, then `exec`s the shim (which keeps the
 //! child), and the hand-over command is a shell that records its
-//! arguments.
+//! arguments. The child waits until its parent is the shim: a child that
+//! ended before could be reaped by the shell, as berth's supervisor never
+//! does.
 
 #![allow(clippy::unwrap_used)]
 
@@ -52,7 +54,8 @@ fn run(dir: &Path, script: &str, flags: &str) -> Run {
     ];
     let outer = format!(
         "exec 3>{status}; \
-         sh -c '{script}' >&12 2>&13 10<&- 11<&- & \
+         sh -c 'until [ \"$(cat /proc/$PPID/comm)\" = berth-shim ]; do sleep 0.01; done; {script}' \
+           >&12 2>&13 10<&- 11<&- & \
          exec 12>&- 13>&-; \
          exec {SHIM} --pid $! --log {log} {flags} --stdout 10 --stderr 11 \
            --exe 14 -- /bin/sh -c 'echo \"$*\" >{result}' handover",
