@@ -10,7 +10,8 @@
 # Environment: BERTH (a berth binary; default: target/release/berth, built if missing),
 # RUNC (default: runc), RUNS (default 60), WARMUP (default 5).
 #
-# Targets (issue 4): berth run --rm at most 0.4x of runc run; supervisor RSS at most 1 MiB.
+# Targets (issue 4): berth run --rm at most 0.4x of runc run and 20x faster than docker run --rm;
+# supervisor RSS at most 1 MiB.
 # (issue 5): on the default network at most 5 ms slower than with --network none.
 # Needs root. Runs in a private mount and network namespace (the bridge and its rules never
 # touch the host's); every state root is a fresh temp directory, removed at exit with
@@ -127,6 +128,17 @@ if command -v dockerd >/dev/null && command -v docker >/dev/null; then
   shim="$(ppid "$("${D[@]}" inspect -f '{{.State.Pid}}' idle)")"
   echo "docker: $(cat "/proc/$shim/comm") RSS $(rss "$shim") KiB"
   "${D[@]}" rm -f idle >/dev/null
+  # Issue 4's other target: at least 20x faster than `docker run --rm`, paired.
+  echo "== berth run --rm vs docker run --rm (none, true), ${DOCKER_RUNS:-15} runs each" >&2
+  hyperfine -N -w 2 -r "${DOCKER_RUNS:-15}" --export-json "$work/docker.json" \
+    -n "berth run --rm" "${B[*]} run --rm --network none bench true" \
+    -n "docker run --rm" "${D[*]} run --rm --network none bench true" >&2
+  python3 - "$work/docker.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+b, d = r["berth run --rm"], r["docker run --rm"]
+print(f"docker run --rm: {d:.1f} ms, berth run --rm {b:.2f} ms: berth {d / b:.1f}x faster (target >= 20x)")
+PY
 else
   echo "docker: dockerd not installed (scripts/install-deps.sh), containerd-shim not measured"
 fi
