@@ -24,6 +24,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
+. "$here/lib/cgroups.sh"
 
 for a in "$@"; do
   case "$a" in
@@ -64,14 +65,11 @@ cleanup() {
   fi
   # nsenter ends with dockerd; reaping it here keeps bash's job report quiet.
   [ -z "${daemon:-}" ] || wait "$daemon" 2>/dev/null || true
-  local d
   for _ in $(seq 1 100); do
     [ -n "${init:-}" ] && [ -d "/proc/$init" ] || break
     sleep 0.1
   done
-  for d in /sys/fs/cgroup/*/"$cgroup"; do
-    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
-  done
+  cgroup_remove "$cgroup"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -49,15 +49,14 @@ D=(docker -H "unix://$work/docker.sock")
 cgroup="berth-bench-run-$$"
 podman_used=0
 . "$here/lib/dockerd.sh"
+. "$here/lib/cgroups.sh"
 cleanup() {
-  local c d
+  local c
   for c in $("${B[@]}" ps -aq --no-trunc 2>/dev/null || true); do "${B[@]}" rm -f -v "$c" >/dev/null 2>&1 || true; done
   [ "$podman_used" = 0 ] || "${P[@]}" rm -f -t 0 idle >/dev/null 2>&1 || true
   [ -z "$dockerd_pid" ] || "${D[@]}" rm -f idle >/dev/null 2>&1 || true
   dockerd_stop
-  for d in /sys/fs/cgroup/*/"$cgroup"; do
-    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
-  done
+  cgroup_remove "$cgroup"
   for c in $("$runc_bin" --root "$rroot" list -q 2>/dev/null || true); do "$runc_bin" --root "$rroot" delete -f "$c" >/dev/null 2>&1 || true; done
   rm -rf "$work" "$state"
 }
