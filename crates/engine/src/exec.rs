@@ -52,11 +52,22 @@ pub enum ExecOutcome {
 /// Docker's exit code for a process that could not be started: 127 when
 /// the program is not there, 126 when it cannot be run.
 pub fn start_failure_code(msg: &str) -> i32 {
+    program_failure_code(msg).unwrap_or(126)
+}
+
+/// 127 or 126 when a runtime's error says the program itself is missing
+/// or cannot be run; `None` for any other failure (Docker's 125).
+pub(crate) fn program_failure_code(msg: &str) -> Option<i32> {
     let m = msg.to_ascii_lowercase();
     if m.contains("not found in $path") || m.contains("no such file or directory") {
-        127
+        Some(127)
+    } else if m.contains("permission denied")
+        || m.contains("is a directory")
+        || m.contains("exec format")
+    {
+        Some(126)
     } else {
-        126
+        None
     }
 }
 

@@ -477,7 +477,7 @@ impl<'a> Supervisor<'a> {
         let _ = dup2(null.as_fd(), 2);
         drop((out_w, err_w, stdin));
         let pid = launched.map_err(|e| {
-            let code = exec_failure_code(&e.to_string());
+            let code = crate::exec::program_failure_code(&e.to_string()).unwrap_or(125);
             (Error::from(e), code)
         })?;
         let master = console
@@ -573,21 +573,6 @@ impl<'a> Supervisor<'a> {
                 None
             }
         }
-    }
-}
-
-/// Docker's codes for a process that could not be started.
-fn exec_failure_code(msg: &str) -> i32 {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("not found in $path") || m.contains("no such file or directory") {
-        127
-    } else if m.contains("permission denied")
-        || m.contains("is a directory")
-        || m.contains("exec format")
-    {
-        126
-    } else {
-        125
     }
 }
 

@@ -1,8 +1,6 @@
 //! `berth create`/`run` flags, spelled as Docker spells them, and their
 //! translation into the engine's typed options.
 
-use std::collections::BTreeMap;
-
 use berth_engine::options::{
     normalize_cap, parse_bytes, parse_cpus, parse_signal, ContainerOptions, DeviceSpec, LogOptions,
     MountSpec, NetOptions, NetworkMode, Resources, RestartPolicy, SeccompChoice, SecurityOptions,
@@ -216,11 +214,7 @@ impl CreateArgs {
             parse_signal(s)?;
         }
         let network: NetworkMode = self.network.parse()?;
-        let mut labels = BTreeMap::new();
-        for l in &self.label {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            labels.insert(k.to_owned(), v.to_owned());
-        }
+        let labels = super::parse_labels(&self.label);
         Ok(ContainerOptions {
             name: self.name.clone(),
             cmd: self.command.clone(),

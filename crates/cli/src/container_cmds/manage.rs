@@ -111,25 +111,14 @@ fn ps_fields(ctx: &Ctx, c: &Container, trunc: bool) -> BTreeMap<&'static str, St
 }
 
 fn matches_filter(c: &Container, filter: &str) -> Result<bool, Failure> {
-    let (k, v) = filter.split_once('=').ok_or_else(|| {
-        Failure::new(
-            format!("invalid filter {filter:?}: expected key=value"),
-            125,
-        )
-    })?;
+    let (k, v) = super::split_filter(filter)?;
     Ok(match k {
         "id" => c.record.id.starts_with(v),
         "name" => c.record.name.contains(v),
         "status" => c.state.status.as_str() == v,
         "exited" => c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code),
         "ancestor" => c.record.image == v || c.record.image_id.contains(v),
-        "label" => {
-            let labels = berth_engine::inspect::labels(c);
-            match v.split_once('=') {
-                Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                None => labels.contains_key(v),
-            }
-        }
+        "label" => super::label_matches(&berth_engine::inspect::labels(c), v),
         "network" => c.record.options.network.name() == v,
         _ => {
             return Err(Failure::new(

@@ -11,6 +11,7 @@ mod run;
 mod system;
 mod volume;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use args::CreateArgs;
@@ -81,3 +82,33 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 pub type CmdResult = std::result::Result<u8, Failure>;
+
+/// A `--filter` value: `key=value`.
+fn split_filter(filter: &str) -> Result<(&str, &str), Failure> {
+    filter.split_once('=').ok_or_else(|| {
+        Failure::new(
+            format!("invalid filter {filter:?}: expected key=value"),
+            125,
+        )
+    })
+}
+
+/// The `label=` filter's value against some labels: `KEY` is there, or
+/// `KEY=VALUE` is.
+fn label_matches(labels: &BTreeMap<String, String>, value: &str) -> bool {
+    match value.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(value),
+    }
+}
+
+/// `--label KEY=VALUE` flags as a map (a bare `KEY` has an empty value).
+fn parse_labels(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}

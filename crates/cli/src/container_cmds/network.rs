@@ -161,20 +161,12 @@ fn rows(ctx: &Ctx) -> Result<Vec<Row>, Failure> {
 }
 
 fn row_matches(r: &Row, filter: &str) -> Result<bool, Failure> {
-    let (k, v) = filter.split_once('=').ok_or_else(|| {
-        Failure::new(
-            format!("invalid filter {filter:?}: expected key=value"),
-            125,
-        )
-    })?;
+    let (k, v) = super::split_filter(filter)?;
     Ok(match k {
         "name" => r.name.contains(v),
         "id" => r.id.starts_with(v),
         "driver" => r.driver == v,
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-            None => r.labels.contains_key(v),
-        },
+        "label" => super::label_matches(&r.labels, v),
         "type" => match v {
             "custom" => r.driver == "bridge" && r.name != "bridge",
             "builtin" => !(r.driver == "bridge" && r.name != "bridge"),
@@ -219,10 +211,7 @@ pub fn network(ctx: &Ctx, n: NetworkCmd) -> CmdResult {
                 internal,
                 ..Default::default()
             };
-            for l in &label {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                opts.labels.insert(k.to_owned(), v.to_owned());
-            }
+            opts.labels.extend(super::parse_labels(&label));
             for o in &opt {
                 match o.split_once('=') {
                     Some(("com.docker.network.driver.mtu" | "mtu", v)) => {

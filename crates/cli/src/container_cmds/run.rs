@@ -46,9 +46,7 @@ pub struct StartArgs {
 fn select_stopped(engine: &Engine, filters: &[String]) -> Result<Vec<String>, Failure> {
     let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            Failure::new(format!("invalid filter {f:?}: expected key=value"), 125)
-        })?;
+        let (k, v) = super::split_filter(f)?;
         if !matches!(k, "restart-policy" | "name" | "label") {
             return Err(Failure::new(
                 format!("invalid filter '{k}': start --all knows restart-policy, name, label"),
@@ -75,10 +73,7 @@ fn select_stopped(engine: &Engine, filters: &[String]) -> Result<Vec<String>, Fa
                     policy.name() == *v && !(*v == "unless-stopped" && c.state.stopped_by_user)
                 }
                 "name" => c.record.name.contains(v),
-                _ => match v.split_once('=') {
-                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                    None => labels.contains_key(*v),
-                },
+                _ => super::label_matches(&labels, v),
             })
         });
         if keep {

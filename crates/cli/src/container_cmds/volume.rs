@@ -83,13 +83,7 @@ pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
                     125,
                 ));
             }
-            let labels = label
-                .iter()
-                .map(|l| {
-                    let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                    (k.to_owned(), v.to_owned())
-                })
-                .collect();
+            let labels = super::parse_labels(&label);
             let name = match name {
                 Some(n) => n,
                 None => berth_engine::ids::new_id()?,
