@@ -10,7 +10,7 @@ cargo build --release --workspace
 bin="$repo/target/release"
 
 echo
-echo "== built: $bin/berth-runtime and $bin/berth"
+echo "== built: $bin/berth-runtime, $bin/berth and $bin/berth-shim"
 "$bin/berth-runtime" --version
 
 demo="$(mktemp -d /tmp/berth-demo.XXXXXX)"
