@@ -7,8 +7,8 @@
 #
 #   bench/build.sh
 #
-# Environment: BERTH (a berth binary; default: target/release/berth, built if
-# missing), DOCKER (the docker CLI; default /usr/bin/docker, Debian's, whose
+# Environment: BERTH (a berth binary; default: the static release build of
+# scripts/build-static.sh), DOCKER (the docker CLI; default /usr/bin/docker, Debian's, whose
 # `docker build` uses the daemon's built-in BuildKit with DOCKER_BUILDKIT=1
 # and needs no buildx plugin), RUNS (default 20), WARMUP (default 2),
 # NO_DOCKER=1 (berth only).
@@ -35,7 +35,7 @@ command -v python3 >/dev/null || { echo "build.sh: python3 not found" >&2; exit 
 [ -x /bin/busybox ] || { echo "build.sh: /bin/busybox missing (busybox-static)" >&2; exit 1; }
 runs="${RUNS:-20}"
 warmup="${WARMUP:-2}"
-berth="${BERTH:-$repo/target/release/berth}"
+berth="${BERTH:-}"
 docker_cli="${DOCKER:-/usr/bin/docker}"
 with_docker=1
 if [ "${NO_DOCKER:-}" = 1 ]; then
@@ -44,9 +44,10 @@ elif ! command -v dockerd >/dev/null || [ ! -x "$docker_cli" ]; then
   echo "build.sh: dockerd or $docker_cli missing (apt-get install docker.io); berth only" >&2
   with_docker=0
 fi
-if [ ! -x "$berth" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
+if [ -z "$berth" ]; then
+  berth="$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth"
 fi
+[ -x "$berth" ] || { echo "build.sh: $berth is not executable" >&2; exit 1; }
 
 tmp="$(mktemp -d /tmp/berth-buildbench.XXXXXX)"
 DOCKER_CLI="$docker_cli"

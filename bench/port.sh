@@ -12,8 +12,8 @@
 #
 # Needs root. Everything runs in a throwaway network and mount namespace
 # (unshare): berth's bridge and rules, dockerd's docker0 and iptables rules
-# never touch the host's. Environment: BERTH (default target/release/berth),
-# RUNS (fetches per path, default 5).
+# never touch the host's. Environment: BERTH (default: the static release build of
+# scripts/build-static.sh), RUNS (fetches per path, default 5).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
@@ -24,10 +24,8 @@ fi
 ip link set lo up
 size="${1:-512}"
 runs="${RUNS:-5}"
-berth="${BERTH:-$repo/target/release/berth}"
-if [ ! -x "$berth" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
-fi
+berth="${BERTH:-$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth}"
+[ -x "$berth" ] || { echo "port.sh: $berth is not executable" >&2; exit 1; }
 work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
 state="$(mktemp -d /run/berth-portbench.XXXXXX)"
 B=("$berth" --root "$work/root" --run-root "$state/berth")

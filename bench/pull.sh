@@ -16,7 +16,8 @@
 # (target < 50 ms). Also checks that `docker load` takes what `berth save` writes.
 # With --write-docs, replaces the pull section of docs/benchmarks.md.
 #
-# Environment: BERTH (a berth binary; default: cargo build --release -p berth-cli),
+# Environment: BERTH (a berth binary; default: the static release build of
+# scripts/build-static.sh),
 # RUNS (cold runs per tool, default 5), WARM_RUNS (default 30).
 #
 # Needs root. Installs its anchors (docker.io, skopeo, docker-registry, hyperfine)
@@ -59,8 +60,7 @@ docker_cli="$(command -v docker)"
 
 berth="${BERTH:-}"
 if [ -z "$berth" ]; then
-  (cd "$repo" && cargo build --release -q -p berth-cli -p berth-shim) >&2
-  berth="$repo/target/release/berth"
+  berth="$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth"
 fi
 [ -x "$berth" ] || { echo "pull.sh: $berth is not executable" >&2; exit 1; }
 runs="${RUNS:-5}"

@@ -7,7 +7,8 @@
 #
 #   bench/run.sh
 #
-# Environment: BERTH (a berth binary; default: target/release/berth, built if missing),
+# Environment: BERTH (a berth binary with berth-shim beside it; default: the static release build
+# of scripts/build-static.sh),
 # RUNC (default: runc), RUNS (default 60), WARMUP (default 5).
 #
 # Targets (issue 4): berth run --rm at most 0.4x of runc run and 20x faster than docker run --rm;
@@ -31,10 +32,9 @@ done
 runs="${RUNS:-60}"
 warmup="${WARMUP:-5}"
 runc_bin="$(command -v "${RUNC:-runc}")"
-berth="${BERTH:-$repo/target/release/berth}"
-if [ ! -x "$berth" ] || [ ! -x "$(dirname "$berth")/berth-shim" ]; then
-  (cd "$repo" && cargo build --release -p berth-cli -p berth-shim >&2)
-fi
+berth="${BERTH:-$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth}"
+[ -x "$berth" ] && [ -x "$(dirname "$berth")/berth-shim" ] || {
+  echo "run.sh: $berth or the berth-shim beside it is missing" >&2; exit 1; }
 
 work="$(mktemp -d /tmp/berth-runbench.XXXXXX)"
 state="$(mktemp -d /run/berth-runbench.XXXXXX)"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One-step set-up on a fresh Debian machine: installs the system packages,
-# builds berth (release), and runs a demo container from a busybox rootfs.
+# builds berth (static release binaries), and runs a demo container from a busybox rootfs.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
 ./scripts/install-deps.sh
-cargo build --release --workspace
-bin="$repo/target/release"
+# Static, non-PIE release binaries (why: scripts/build-static.sh).
+bin="$(dirname "$(./scripts/build-static.sh | tail -n1)")"
 
 echo
 echo "== built: $bin/berth-runtime, $bin/berth and $bin/berth-shim"
