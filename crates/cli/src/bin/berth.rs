@@ -44,80 +44,80 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Create and run a new container from an image.
-    Run(container_cmds::RunArgs),
+    Run(Lazy<container_cmds::RunArgs>),
     /// Create a new container.
-    Create(container_cmds::CreateArgs),
+    Create(Lazy<container_cmds::CreateArgs>),
     /// Start one or more stopped containers.
-    Start(container_cmds::StartArgs),
+    Start(Lazy<container_cmds::StartArgs>),
     /// Stop one or more running containers.
-    Stop(container_cmds::StopArgs),
+    Stop(Lazy<container_cmds::StopArgs>),
     /// Restart one or more containers.
-    Restart(container_cmds::RestartArgs),
+    Restart(Lazy<container_cmds::RestartArgs>),
     /// Kill one or more running containers.
-    Kill(container_cmds::KillArgs),
+    Kill(Lazy<container_cmds::KillArgs>),
     /// Remove one or more containers.
-    Rm(container_cmds::RmArgs),
+    Rm(Lazy<container_cmds::RmArgs>),
     /// Block until one or more containers stop, then print their exit codes.
-    Wait(container_cmds::WaitArgs),
+    Wait(Lazy<container_cmds::WaitArgs>),
     /// List containers.
     #[command(alias = "list")]
-    Ps(container_cmds::PsArgs),
+    Ps(Lazy<container_cmds::PsArgs>),
     /// Fetch the logs of a container.
-    Logs(container_cmds::LogsArgs),
+    Logs(Lazy<container_cmds::LogsArgs>),
     /// Pause all processes within one or more containers.
-    Pause(container_cmds::PauseArgs),
+    Pause(Lazy<container_cmds::PauseArgs>),
     /// Unpause all processes within one or more containers.
-    Unpause(container_cmds::PauseArgs),
+    Unpause(Lazy<container_cmds::PauseArgs>),
     /// Rename a container.
-    Rename(container_cmds::RenameArgs),
+    Rename(Lazy<container_cmds::RenameArgs>),
     /// Execute a command in a running container.
-    Exec(container_cmds::ExecArgs),
+    Exec(Lazy<container_cmds::ExecArgs>),
     /// Display the running processes of a container.
-    Top(container_cmds::TopArgs),
+    Top(Lazy<container_cmds::TopArgs>),
     /// Copy files/folders between a container and the local filesystem.
-    Cp(container_cmds::CpArgs),
+    Cp(Lazy<container_cmds::CpArgs>),
     /// Show the berth version information.
-    Version(container_cmds::VersionArgs),
+    Version(Lazy<container_cmds::VersionArgs>),
     /// Display system-wide information.
-    Info(container_cmds::InfoArgs),
+    Info(Lazy<container_cmds::InfoArgs>),
     /// Manage berth (df, prune, info).
-    System(container_cmds::SystemCmd),
+    System(Lazy<container_cmds::SystemCmd>),
     /// Display a live stream of container(s) resource usage statistics.
-    Stats(container_cmds::StatsArgs),
+    Stats(Lazy<container_cmds::StatsArgs>),
     /// Manage containers.
-    Container(ContainerCmd),
+    Container(Lazy<ContainerCmd>),
     /// Manage volumes.
-    Volume(container_cmds::VolumeCmd),
+    Volume(Lazy<container_cmds::VolumeCmd>),
     /// Manage networks.
-    Network(container_cmds::NetworkCmd),
+    Network(Lazy<container_cmds::NetworkCmd>),
     /// List port mappings or a specific mapping for the container.
-    Port(container_cmds::PortArgs),
+    Port(Lazy<container_cmds::PortArgs>),
     /// Download an image from a registry.
-    Pull(image_cmds::PullArgs),
+    Pull(Lazy<image_cmds::PullArgs>),
     /// Upload an image to a registry.
-    Push(image_cmds::PushArgs),
+    Push(Lazy<image_cmds::PushArgs>),
     /// List images.
-    Images(image_cmds::ImagesArgs),
+    Images(Lazy<image_cmds::ImagesArgs>),
     /// Remove one or more images.
-    Rmi(image_cmds::RmiArgs),
+    Rmi(Lazy<image_cmds::RmiArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
-    Tag(image_cmds::TagArgs),
+    Tag(Lazy<image_cmds::TagArgs>),
     /// Display detailed information on one or more images.
-    Inspect(image_cmds::InspectArgs),
+    Inspect(Lazy<image_cmds::InspectArgs>),
     /// Log in to a registry.
-    Login(image_cmds::LoginArgs),
+    Login(Lazy<image_cmds::LoginArgs>),
     /// Log out from a registry.
-    Logout(image_cmds::LogoutArgs),
+    Logout(Lazy<image_cmds::LogoutArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
-    Save(image_cmds::SaveArgs),
+    Save(Lazy<image_cmds::SaveArgs>),
     /// Load images from a tar archive or STDIN.
-    Load(image_cmds::LoadArgs),
+    Load(Lazy<image_cmds::LoadArgs>),
     /// Import the contents from a tarball to create a filesystem image.
-    Import(image_cmds::ImportArgs),
+    Import(Lazy<image_cmds::ImportArgs>),
     /// Build an image from a Dockerfile.
-    Build(build_cmd::BuildArgs),
+    Build(Lazy<build_cmd::BuildArgs>),
     /// Manage images.
-    Image(ImageCmd),
+    Image(Lazy<ImageCmd>),
 }
 
 #[derive(Args)]
@@ -128,30 +128,30 @@ struct ContainerCmd {
 
 #[derive(Subcommand)]
 enum ContainerSub {
-    Run(container_cmds::RunArgs),
-    Create(container_cmds::CreateArgs),
-    Start(container_cmds::StartArgs),
-    Stop(container_cmds::StopArgs),
-    Restart(container_cmds::RestartArgs),
-    Kill(container_cmds::KillArgs),
+    Run(Lazy<container_cmds::RunArgs>),
+    Create(Lazy<container_cmds::CreateArgs>),
+    Start(Lazy<container_cmds::StartArgs>),
+    Stop(Lazy<container_cmds::StopArgs>),
+    Restart(Lazy<container_cmds::RestartArgs>),
+    Kill(Lazy<container_cmds::KillArgs>),
     #[command(alias = "remove")]
-    Rm(container_cmds::RmArgs),
-    Wait(container_cmds::WaitArgs),
+    Rm(Lazy<container_cmds::RmArgs>),
+    Wait(Lazy<container_cmds::WaitArgs>),
     #[command(alias = "list", alias = "ps")]
-    Ls(container_cmds::PsArgs),
-    Logs(container_cmds::LogsArgs),
-    Pause(container_cmds::PauseArgs),
-    Unpause(container_cmds::PauseArgs),
-    Rename(container_cmds::RenameArgs),
-    Exec(container_cmds::ExecArgs),
-    Top(container_cmds::TopArgs),
-    Stats(container_cmds::StatsArgs),
-    Cp(container_cmds::CpArgs),
-    Inspect(container_cmds::ContainerInspectArgs),
+    Ls(Lazy<container_cmds::PsArgs>),
+    Logs(Lazy<container_cmds::LogsArgs>),
+    Pause(Lazy<container_cmds::PauseArgs>),
+    Unpause(Lazy<container_cmds::PauseArgs>),
+    Rename(Lazy<container_cmds::RenameArgs>),
+    Exec(Lazy<container_cmds::ExecArgs>),
+    Top(Lazy<container_cmds::TopArgs>),
+    Stats(Lazy<container_cmds::StatsArgs>),
+    Cp(Lazy<container_cmds::CpArgs>),
+    Inspect(Lazy<container_cmds::ContainerInspectArgs>),
     /// Remove all stopped containers.
-    Prune(container_cmds::ContainerPruneArgs),
+    Prune(Lazy<container_cmds::ContainerPruneArgs>),
     /// List port mappings or a specific mapping for the container.
-    Port(container_cmds::PortArgs),
+    Port(Lazy<container_cmds::PortArgs>),
 }
 
 #[derive(Args)]
@@ -162,19 +162,54 @@ struct ImageCmd {
 
 #[derive(Subcommand)]
 enum ImageSub {
-    Pull(image_cmds::PullArgs),
-    Push(image_cmds::PushArgs),
+    Pull(Lazy<image_cmds::PullArgs>),
+    Push(Lazy<image_cmds::PushArgs>),
     #[command(alias = "list")]
-    Ls(image_cmds::ImagesArgs),
+    Ls(Lazy<image_cmds::ImagesArgs>),
     #[command(alias = "remove")]
-    Rm(image_cmds::RmiArgs),
-    Tag(image_cmds::TagArgs),
-    Inspect(image_cmds::InspectArgs),
+    Rm(Lazy<image_cmds::RmiArgs>),
+    Tag(Lazy<image_cmds::TagArgs>),
+    Inspect(Lazy<image_cmds::InspectArgs>),
     /// Remove unused images.
-    Prune(image_cmds::PruneArgs),
-    Save(image_cmds::SaveArgs),
-    Load(image_cmds::LoadArgs),
-    Import(image_cmds::ImportArgs),
+    Prune(Lazy<image_cmds::PruneArgs>),
+    Save(Lazy<image_cmds::SaveArgs>),
+    Load(Lazy<image_cmds::LoadArgs>),
+    Import(Lazy<image_cmds::ImportArgs>),
+}
+
+/// A subcommand's arguments, defined to clap only when that subcommand is
+/// the one invoked. Building every subcommand's arguments up front (what the
+/// derive does) allocates and copies a few hundred KiB on each start, about
+/// a millisecond of the ~1.7 ms that `berth --version` took; `run` pays it
+/// on every container start. `--help` still lists every subcommand: their
+/// names and summaries are not deferred.
+struct Lazy<T>(T);
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
 }
 
 /// Dies quietly on a closed stdout (`berth images | head`), as Docker does,
@@ -235,15 +270,24 @@ fn dns_args() -> Option<(PathBuf, PathBuf, String)> {
 fn separate_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use clap::CommandFactory;
     let top = Cli::command();
-    let mut i = skip_flags(&top, &args, 1);
-    let mut cmd = &top;
-    while let Some(sub) = args
+    // `--root` and the other global flags may follow the subcommand too.
+    let globals: Vec<clap::Arg> = top
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let mut i = skip_flags(&top, &[], &args, 1);
+    let mut cmd = top;
+    while let Some(mut sub) = args
         .get(i)
         .and_then(|a| a.to_str())
         .and_then(|name| cmd.find_subcommand(name))
+        .cloned()
     {
+        // Its arguments are deferred (`Lazy`): define them to look at them.
+        sub.build();
         cmd = sub;
-        i = skip_flags(cmd, &args, i + 1);
+        i = skip_flags(&cmd, &globals, &args, i + 1);
         if !matches!(cmd.get_name(), "container") {
             break;
         }
@@ -258,19 +302,28 @@ fn separate_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString
 }
 
 /// The index of the first token at or after `i` that is not a flag of
-/// `cmd` or a flag's value.
-fn skip_flags(cmd: &clap::Command, args: &[std::ffi::OsString], mut i: usize) -> usize {
+/// `cmd` (or one of `globals`) or a flag's value.
+fn skip_flags(
+    cmd: &clap::Command,
+    globals: &[clap::Arg],
+    args: &[std::ffi::OsString],
+    mut i: usize,
+) -> usize {
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let valued = || {
+        cmd.get_arguments()
+            .chain(globals)
+            .filter(|a| takes_value(a))
+    };
     while let Some(tok) = args.get(i).and_then(|a| a.to_str()) {
         if tok == "--" || !tok.starts_with('-') || tok == "-" {
             return i;
         }
         if let Some(long) = tok.strip_prefix("--") {
             let needs_next = !long.contains('=')
-                && cmd.get_arguments().any(|a| {
-                    takes_value(a)
-                        && (a.get_long() == Some(long)
-                            || a.get_all_aliases().is_some_and(|al| al.contains(&long)))
+                && valued().any(|a| {
+                    a.get_long() == Some(long)
+                        || a.get_all_aliases().is_some_and(|al| al.contains(&long))
                 });
             i += if needs_next { 2 } else { 1 };
             continue;
@@ -280,10 +333,7 @@ fn skip_flags(cmd: &clap::Command, args: &[std::ffi::OsString], mut i: usize) ->
         let chars: Vec<char> = tok.chars().skip(1).collect();
         let mut step = 1;
         for (k, c) in chars.iter().enumerate() {
-            if cmd
-                .get_arguments()
-                .any(|a| takes_value(a) && a.get_short() == Some(*c))
-            {
+            if valued().any(|a| a.get_short() == Some(*c)) {
                 if k + 1 == chars.len() {
                     step = 2;
                 }
@@ -346,91 +396,91 @@ fn main() -> ExitCode {
 fn container_command(ctx: &container_cmds::Ctx, cmd: Cmd) -> container_cmds::CmdResult {
     use container_cmds as c;
     match cmd {
-        Cmd::Run(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Run(a),
-        }) => c::run(ctx, a),
-        Cmd::Create(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Create(a),
-        }) => c::create(ctx, a),
-        Cmd::Start(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Start(a),
-        }) => c::start(ctx, a),
-        Cmd::Stop(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Stop(a),
-        }) => c::stop(ctx, a),
-        Cmd::Restart(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Restart(a),
-        }) => c::restart(ctx, a),
-        Cmd::Kill(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Kill(a),
-        }) => c::kill(ctx, a),
-        Cmd::Rm(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Rm(a),
-        }) => c::rm(ctx, a),
-        Cmd::Wait(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Wait(a),
-        }) => c::wait(ctx, a),
-        Cmd::Ps(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Ls(a),
-        }) => c::ps(ctx, a),
-        Cmd::Logs(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Logs(a),
-        }) => c::logs(ctx, a),
-        Cmd::Pause(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Pause(a),
-        }) => c::pause(ctx, a),
-        Cmd::Unpause(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Unpause(a),
-        }) => c::unpause(ctx, a),
-        Cmd::Rename(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Rename(a),
-        }) => c::rename(ctx, a),
-        Cmd::Exec(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Exec(a),
-        }) => c::exec(ctx, a),
-        Cmd::Top(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Top(a),
-        }) => c::top(ctx, a),
-        Cmd::Stats(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Stats(a),
-        }) => c::stats(ctx, a),
-        Cmd::Cp(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Cp(a),
-        }) => c::cp(ctx, a),
-        Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Inspect(a),
-        }) => c::container_inspect(ctx, a),
-        Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Prune(a),
-        }) => c::container_prune(ctx, a),
-        Cmd::Volume(v) => c::volume(ctx, v),
-        Cmd::Network(n) => c::network(ctx, n),
-        Cmd::Port(a)
-        | Cmd::Container(ContainerCmd {
-            cmd: ContainerSub::Port(a),
-        }) => c::port(ctx, a),
-        Cmd::Version(a) => c::version(ctx, a),
-        Cmd::Info(a) => c::info(ctx, a),
-        Cmd::System(s) => c::system(ctx, s),
-        Cmd::Build(a) => build_cmd::build(ctx, a),
-        Cmd::Inspect(a) => inspect_any(ctx, a),
+        Cmd::Run(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Run(Lazy(a)),
+        })) => c::run(ctx, a),
+        Cmd::Create(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Create(Lazy(a)),
+        })) => c::create(ctx, a),
+        Cmd::Start(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Start(Lazy(a)),
+        })) => c::start(ctx, a),
+        Cmd::Stop(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Stop(Lazy(a)),
+        })) => c::stop(ctx, a),
+        Cmd::Restart(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Restart(Lazy(a)),
+        })) => c::restart(ctx, a),
+        Cmd::Kill(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Kill(Lazy(a)),
+        })) => c::kill(ctx, a),
+        Cmd::Rm(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Rm(Lazy(a)),
+        })) => c::rm(ctx, a),
+        Cmd::Wait(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Wait(Lazy(a)),
+        })) => c::wait(ctx, a),
+        Cmd::Ps(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Ls(Lazy(a)),
+        })) => c::ps(ctx, a),
+        Cmd::Logs(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Logs(Lazy(a)),
+        })) => c::logs(ctx, a),
+        Cmd::Pause(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Pause(Lazy(a)),
+        })) => c::pause(ctx, a),
+        Cmd::Unpause(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Unpause(Lazy(a)),
+        })) => c::unpause(ctx, a),
+        Cmd::Rename(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Rename(Lazy(a)),
+        })) => c::rename(ctx, a),
+        Cmd::Exec(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Exec(Lazy(a)),
+        })) => c::exec(ctx, a),
+        Cmd::Top(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Top(Lazy(a)),
+        })) => c::top(ctx, a),
+        Cmd::Stats(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Stats(Lazy(a)),
+        })) => c::stats(ctx, a),
+        Cmd::Cp(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Cp(Lazy(a)),
+        })) => c::cp(ctx, a),
+        Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Inspect(Lazy(a)),
+        })) => c::container_inspect(ctx, a),
+        Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Prune(Lazy(a)),
+        })) => c::container_prune(ctx, a),
+        Cmd::Volume(Lazy(v)) => c::volume(ctx, v),
+        Cmd::Network(Lazy(n)) => c::network(ctx, n),
+        Cmd::Port(Lazy(a))
+        | Cmd::Container(Lazy(ContainerCmd {
+            cmd: ContainerSub::Port(Lazy(a)),
+        })) => c::port(ctx, a),
+        Cmd::Version(Lazy(a)) => c::version(ctx, a),
+        Cmd::Info(Lazy(a)) => c::info(ctx, a),
+        Cmd::System(Lazy(s)) => c::system(ctx, s),
+        Cmd::Build(Lazy(a)) => build_cmd::build(ctx, a),
+        Cmd::Inspect(Lazy(a)) => inspect_any(ctx, a),
         other => image_command(&ctx.image, other),
     }
 }
@@ -442,56 +492,102 @@ fn inspect_any(ctx: &container_cmds::Ctx, a: image_cmds::InspectArgs) -> contain
         let docs: Vec<serde_json::Value> = found.into_iter().flatten().collect();
         return container_cmds::print_inspect(&docs, a.format()).map(|()| 0);
     }
-    image_command(&ctx.image, Cmd::Inspect(a))
+    image_command(&ctx.image, Cmd::Inspect(Lazy(a)))
 }
 
 /// Runs an image command.
 fn image_command(g: &image_cmds::Global, cmd: Cmd) -> container_cmds::CmdResult {
     let r = match cmd {
-        Cmd::Pull(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Pull(a),
-        }) => image_cmds::pull(g, a),
-        Cmd::Push(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Push(a),
-        }) => image_cmds::push(g, a),
-        Cmd::Images(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Ls(a),
-        }) => image_cmds::images(g, a),
-        Cmd::Rmi(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Rm(a),
-        }) => image_cmds::rmi(g, a),
-        Cmd::Tag(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Tag(a),
-        }) => image_cmds::tag(g, a),
-        Cmd::Inspect(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Inspect(a),
-        }) => image_cmds::inspect(g, a),
-        Cmd::Image(ImageCmd {
-            cmd: ImageSub::Prune(a),
-        }) => image_cmds::prune(g, a),
-        Cmd::Save(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Save(a),
-        }) => image_cmds::save(g, a),
-        Cmd::Load(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Load(a),
-        }) => image_cmds::load(g, a),
-        Cmd::Import(a)
-        | Cmd::Image(ImageCmd {
-            cmd: ImageSub::Import(a),
-        }) => image_cmds::import(g, a),
-        Cmd::Login(a) => image_cmds::login(g, a),
-        Cmd::Logout(a) => image_cmds::logout(g, a),
+        Cmd::Pull(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Pull(Lazy(a)),
+        })) => image_cmds::pull(g, a),
+        Cmd::Push(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Push(Lazy(a)),
+        })) => image_cmds::push(g, a),
+        Cmd::Images(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Ls(Lazy(a)),
+        })) => image_cmds::images(g, a),
+        Cmd::Rmi(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Rm(Lazy(a)),
+        })) => image_cmds::rmi(g, a),
+        Cmd::Tag(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Tag(Lazy(a)),
+        })) => image_cmds::tag(g, a),
+        Cmd::Inspect(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Inspect(Lazy(a)),
+        })) => image_cmds::inspect(g, a),
+        Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Prune(Lazy(a)),
+        })) => image_cmds::prune(g, a),
+        Cmd::Save(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Save(Lazy(a)),
+        })) => image_cmds::save(g, a),
+        Cmd::Load(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Load(Lazy(a)),
+        })) => image_cmds::load(g, a),
+        Cmd::Import(Lazy(a))
+        | Cmd::Image(Lazy(ImageCmd {
+            cmd: ImageSub::Import(Lazy(a)),
+        })) => image_cmds::import(g, a),
+        Cmd::Login(Lazy(a)) => image_cmds::login(g, a),
+        Cmd::Logout(Lazy(a)) => image_cmds::logout(g, a),
         _ => return Err(container_cmds::Failure::new("not an image command", 1)),
     };
     r.map(|()| 0).map_err(|e| {
         container_cmds::Failure::new(format!("Error: {}", container_cmds::error_chain(&e)), 1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn separated(line: &str) -> String {
+        let args = line.split(' ').map(std::ffi::OsString::from).collect();
+        let out: Vec<String> = separate_command(args)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn the_command_after_the_image_is_not_parsed_for_flags() {
+        assert_eq!(
+            separated("berth run --rm -u 0 -e A=1 img sh -c x"),
+            "berth run --rm -u 0 -e A=1 img -- sh -c x"
+        );
+        // Flags of the deferred subcommand and global flags after it.
+        assert_eq!(
+            separated("berth --root /r container run --root /s --name n img -x"),
+            "berth --root /r container run --root /s --name n img -- -x"
+        );
+        assert_eq!(
+            separated("berth exec -it -w /tmp ctr ls -l"),
+            "berth exec -it -w /tmp ctr -- ls -l"
+        );
+        assert_eq!(separated("berth run img"), "berth run img");
+        assert_eq!(separated("berth ps -a"), "berth ps -a");
+    }
+
+    #[test]
+    fn every_subcommand_parses_once_defined() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["berth", "container", "run", "-d", "img", "true"]);
+        assert!(matches!(
+            cli.map(|c| c.cmd),
+            Ok(Cmd::Container(Lazy(ContainerCmd {
+                cmd: ContainerSub::Run(_)
+            })))
+        ));
+    }
 }
