@@ -14,7 +14,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxCapabilities, Process, Spec};
+use oci_spec::runtime::{LinuxCapabilities, Process};
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::{invalid, io_err, Error, Result};
@@ -131,8 +131,8 @@ impl Engine {
     pub fn exec_process(&self, c: &Container, req: &ExecRequest) -> Result<Process> {
         let paths = self.paths(&c.record.id);
         let config = paths.dir.join("config.json");
-        let spec =
-            Spec::load(&config).map_err(|e| Error::Start(format!("{}: {e}", config.display())))?;
+        let spec = berth_runtime::read_spec(&config)
+            .map_err(|e| Error::Start(format!("{}: {e}", config.display())))?;
         let base = spec.process().clone().unwrap_or_default();
         let r = &c.record;
         let user_spec = req

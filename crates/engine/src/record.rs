@@ -167,13 +167,13 @@ fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     fs::rename(&tmp, path).map_err(io_err("renaming into place", path))
 }
 
-/// Like [`write_json`] without the fsync, for what is rebuilt from the
+/// Like [`write_json`], compact and without the fsync, for what is rebuilt from the
 /// truth when lost: the run state (a state left behind by a crash is
 /// corrected from the processes themselves, see `Engine::container`) and
 /// the spec (written again at every start). An fsync per state change
 /// costs milliseconds on each `run`.
 pub fn write_json_volatile<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(v).map_err(|source| Error::Corrupt {
+    let bytes = serde_json::to_vec(v).map_err(|source| Error::Corrupt {
         path: path.to_owned(),
         source,
     })?;

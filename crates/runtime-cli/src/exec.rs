@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use berth_runtime::{Error, ExecOptions};
 use clap::Args;
-use oci_spec::runtime::{Capability, Process, Spec};
+use oci_spec::runtime::{Capability, Process};
 
 #[derive(Args)]
 pub struct ExecArgs {
@@ -103,7 +103,7 @@ impl ExecArgs {
                 .map_err(|e| invalid("--process", format!("{}: {e}", path.display())));
         }
         let config = bundle.join("config.json");
-        let spec = Spec::load(&config).map_err(|source| match source {
+        let spec = berth_runtime::read_spec(&config).map_err(|source| match source {
             oci_spec::OciSpecError::Io(source) => Error::Io {
                 what: "reading the container's config (the flag form of exec needs its bundle)",
                 path: config.clone(),

@@ -30,6 +30,7 @@ pub use container::{CreateOptions, Runtime, Summary};
 pub use error::{Error, Result};
 pub use exec::ExecOptions;
 pub use ops::Status;
+pub use plan::read_spec;
 
 /// Re-executes the runtime from a read-only mount of its own binary unless
 /// it already runs from one (CVE-2019-5736); see [`berth_sys::exe`].
