@@ -52,6 +52,9 @@ fi
 
 work="$(mktemp -d /tmp/berth-bench.XXXXXX)"
 state="$(mktemp -d /run/berth-bench.XXXXXX)"
+# /run is a tmpfs on the systems berth runs on (not on every build machine): so is the
+# state here, for berth and the tools it is measured against alike.
+mount -t tmpfs -o mode=700 tmpfs "$state"
 bundle="$work/bundle"
 broot="$state/berth"
 rroot="$state/runc"
@@ -66,6 +69,7 @@ cleanup() {
   for id in $("$runc_bin" --root "$rroot" list -q 2>/dev/null || true); do
     "$runc_bin" --root "$rroot" delete -f "$id" >/dev/null 2>&1 || true
   done
+  umount "$state" 2>/dev/null || true
   rm -rf "$work" "$state"
 }
 trap cleanup EXIT

@@ -28,6 +28,9 @@ berth="${BERTH:-$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth
 [ -x "$berth" ] || { echo "port.sh: $berth is not executable" >&2; exit 1; }
 work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
 state="$(mktemp -d /run/berth-portbench.XXXXXX)"
+# /run is a tmpfs on the systems berth runs on (not on every build machine): so is the
+# state here, for berth and the tools it is measured against alike.
+mount -t tmpfs -o mode=700 tmpfs "$state"
 B=("$berth" --root "$work/root" --run-root "$state/berth")
 # shellcheck source=lib/dockerd.sh
 . "$here/lib/dockerd.sh"
@@ -39,6 +42,7 @@ cleanup() {
     "${D[@]}" rm -f bench-web >/dev/null 2>&1 || true
   fi
   dockerd_stop
+  umount "$state" 2>/dev/null || true
   rm -rf "$work" "$state" 2>/dev/null || true
 }
 trap cleanup EXIT

@@ -38,6 +38,9 @@ berth="${BERTH:-$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth
 
 work="$(mktemp -d /tmp/berth-runbench.XXXXXX)"
 state="$(mktemp -d /run/berth-runbench.XXXXXX)"
+# /run is a tmpfs on the systems berth runs on (not on every build machine): so is the
+# state here, for berth and the tools it is measured against alike.
+mount -t tmpfs -o mode=700 tmpfs "$state"
 root="$work/root"
 run_root="$state/berth"
 rroot="$state/runc"
@@ -58,6 +61,7 @@ cleanup() {
   dockerd_stop
   cgroup_remove "$cgroup"
   for c in $("$runc_bin" --root "$rroot" list -q 2>/dev/null || true); do "$runc_bin" --root "$rroot" delete -f "$c" >/dev/null 2>&1 || true; done
+  umount "$state" 2>/dev/null || true
   rm -rf "$work" "$state"
 }
 trap cleanup EXIT

@@ -852,3 +852,63 @@ fn an_exit_is_recorded_even_when_the_shim_is_gone_by_then() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn an_attached_caller_killed_before_the_exit_leaves_it_to_the_shim() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    // The attached caller takes the exit when it is there (the first
+    // test); killed first, the shim's offer goes unanswered and the exit
+    // is recorded by its hand-over: the code, and --rm's removal.
+    let kept = b.name("orphan-kept");
+    let removed = b.name("orphan-rm");
+    let mut callers = Vec::new();
+    for (name, rm) in [(&kept, false), (&removed, true)] {
+        let mut args = vec!["run", "--name", name.as_str()];
+        if rm {
+            args.push("--rm");
+        }
+        args.extend([b.image(), "sh", "-c", "sleep 1; exit 4"]);
+        let child = b
+            .cmd()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("berth run");
+        callers.push((name.clone(), child));
+    }
+    for (name, child) in &mut callers {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !b
+            .ok(&["ps", "--format", "{{.Names}}"])
+            .lines()
+            .any(|l| l == name)
+        {
+            assert!(Instant::now() < deadline, "{name} never ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("killing the attached berth");
+        child.wait().expect("reaping it");
+    }
+    assert_eq!(b.ok(&["wait", &kept]).trim(), "4");
+    let st = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &kept,
+    ]);
+    assert_eq!(st.trim(), "exited 4");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .any(|l| l == removed)
+    {
+        assert!(Instant::now() < deadline, "--rm container never removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!b.f.root.join("names").join(&removed).exists());
+}

@@ -12,13 +12,18 @@
 //!  attached: output and terminal    (and to the caller), input, resize,
 //!  relayed by the shim; signals     Ctrl-P Ctrl-Q → status: "detached"
 //!  forwarded to the container       pidfd readable → reap → exit code
-//!                                 exec berth supervise ID --exited CODE
+//!  ◀── Reaped{code}, if offered ──  (attached, no restart: --hand-to)
+//!  answer → record, teardown ─────▶ exit (nothing else to do)
+//!  no answer (caller gone): ──────▶ exec berth supervise ID --exited CODE
 //!                                 record; restart policy? → launch again
 //!                                 state.json: exited; teardown (--rm)
 //!  ◀── status pipe: Exited{code}  exit
 //! ```
 //!
-//! The status pipe is fd 3 of all three programs, JSON lines of [`Event`].
+//! The status pipe is fd 3 of all three programs, JSON lines of [`Event`];
+//! the answer to an offered exit comes back on a socket at fd 4. An
+//! attached caller is running anyway: recording the exit there saves a
+//! start of berth on every foreground `run`.
 //! The supervisor runs from a read-only mount of the berth binary (as the
 //! runtime does, CVE-2019-5736), in its own session, with stdin and the
 //! CLI's stdout/stderr only when attached; the shim executes that same
@@ -38,11 +43,15 @@ use berth_sys::signal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, Error, Result};
+use crate::options::RestartPolicy;
 use crate::record::{self, read_json, Locked, Paths, Record, Status};
 use crate::Engine;
 
 /// The supervisor's end of the status pipe.
 pub const STATUS_FD: RawFd = 3;
+/// Where an attached caller answers the shim's offer of the exit
+/// ([`Attach::take_exit`]).
+pub const HAND_TO_FD: RawFd = 4;
 
 /// What the supervisor tells the command that started it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -60,6 +69,13 @@ pub enum Event {
     Exited {
         code: i32,
     },
+    /// The container exited with `code` and the shim offers the caller its
+    /// exit ([`Attach::take_exit`]): the caller answers with
+    /// [`StatusPipe::take_exit`] and records it itself
+    /// ([`finish_exited`]), or does not answer and gets `Exited` later.
+    Reaped {
+        code: i32,
+    },
     /// The caller detached from a terminal (Ctrl-P Ctrl-Q); the container
     /// runs on.
     Detached,
@@ -72,6 +88,11 @@ pub struct Attach {
     pub output: bool,
     /// The container reads the caller's stdin.
     pub stdin: bool,
+    /// The caller, attached until the end, records the exit and tears the
+    /// container down itself when offered ([`Event::Reaped`]): one start of
+    /// berth fewer per run. A caller that is gone by then (killed, or
+    /// detached) leaves it to the shim's hand-over, as without this.
+    pub take_exit: bool,
 }
 
 /// The starting command's end of the status pipe.
@@ -79,6 +100,9 @@ pub struct Attach {
 pub struct StatusPipe {
     reader: BufReader<fs::File>,
     child: std::process::Child,
+    /// Our end of the socket at the supervisor's (then the shim's)
+    /// `HAND_TO_FD`.
+    hand_to: Option<OwnedFd>,
 }
 
 impl StatusPipe {
@@ -100,6 +124,20 @@ impl StatusPipe {
     pub fn reap(mut self) {
         let _ = self.child.wait();
     }
+
+    /// Accepts the shim's offer of the exit ([`Event::Reaped`]): once this
+    /// returns true the shim ends without recording anything, and the
+    /// caller must call [`finish_exited`]. False: nothing was offered, or
+    /// the shim is gone; an `Exited` event follows from its hand-over.
+    pub fn take_exit(&mut self) -> bool {
+        let Some(fd) = self.hand_to.take() else {
+            return false;
+        };
+        matches!(
+            rustix::net::send(&fd, b"1", rustix::net::SendFlags::NOSIGNAL),
+            Ok(1)
+        )
+    }
 }
 
 impl Engine {
@@ -107,8 +145,21 @@ impl Engine {
     /// and reports on the returned status pipe.
     pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
         let shim = shim_path()?;
-        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| io_err("creating a pipe", "status")(e.into()))?;
+        let (r, w) = pipe()?;
+        // A socket, not a pipe: the answer is sent with MSG_NOSIGNAL, so a
+        // shim gone before reading it cannot kill the caller with SIGPIPE.
+        let hand_to = attach
+            .take_exit
+            .then(|| {
+                rustix::net::socketpair(
+                    rustix::net::AddressFamily::UNIX,
+                    rustix::net::SocketType::STREAM,
+                    rustix::net::SocketFlags::CLOEXEC,
+                    None,
+                )
+                .map_err(|e| io_err("creating a socket pair", "hand-over")(e.into()))
+            })
+            .transpose()?;
         // Started from a read-only copy of the binary, so it need not
         // re-execute itself to be safe to parent containers (it still
         // does, if the copy cannot be made here).
@@ -127,6 +178,9 @@ impl Engine {
             .arg(id)
             .arg("--shim")
             .arg(&shim);
+        if hand_to.is_some() {
+            cmd.arg("--hand-to");
+        }
         if attach.output {
             cmd.arg("--attach");
         } else {
@@ -136,6 +190,7 @@ impl Engine {
             cmd.stdin(Stdio::null());
         }
         let w_raw = w.as_raw_fd();
+        let hand_raw = hand_to.as_ref().map(|(r, _)| r.as_raw_fd());
         // SAFETY: the closure runs in the child between fork and exec and
         // only makes async-signal-safe system calls (setsid, dup2).
         unsafe {
@@ -143,6 +198,11 @@ impl Engine {
                 libc::setsid();
                 if libc::dup2(w_raw, STATUS_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = hand_raw {
+                    if libc::dup2(fd, HAND_TO_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -154,6 +214,7 @@ impl Engine {
         Ok(StatusPipe {
             reader: BufReader::new(fs::File::from(r)),
             child,
+            hand_to: hand_to.map(|(_, w)| w),
         })
     }
 }
@@ -184,6 +245,9 @@ pub struct SuperviseArgs {
     pub shim: PathBuf,
     /// The container exited with this code (the shim's hand-over).
     pub exited: Option<i32>,
+    /// Fd 4 is the read end of the attached caller's answer to the shim's
+    /// offer of the exit ([`Attach::take_exit`]).
+    pub hand_to: bool,
 }
 
 /// Entry point of `berth supervise ID`: runs before anything else in the
@@ -218,6 +282,31 @@ pub fn main(engine: &Engine, args: &SuperviseArgs) -> i32 {
     sup.run(args.exited)
 }
 
+/// Records the exit of container `id` (`code`) and tears it down, in the
+/// attached caller that took it from the shim ([`StatusPipe::take_exit`]):
+/// what `berth supervise ID --exited CODE` does, without its start.
+pub fn finish_exited(engine: &Engine, id: &str, code: i32) -> Result<()> {
+    let args = SuperviseArgs {
+        id: id.to_owned(),
+        attached: false,
+        shim: PathBuf::new(),
+        exited: Some(code),
+        hand_to: false,
+    };
+    let mut sup = Supervisor::new(engine, &args)?;
+    sup.reports = false;
+    let (restart, _) = sup.record_exit(code);
+    if restart {
+        // Not offered for a container that restarts (Supervisor::new).
+        tracing::warn!(
+            id,
+            "a restart policy applies to an exit taken by the caller"
+        );
+    }
+    sup.finish(code);
+    Ok(())
+}
+
 fn ignore_sigpipe() {
     // SAFETY: SIG_IGN is a valid disposition; no other thread exists yet.
     unsafe {
@@ -247,6 +336,11 @@ struct Supervisor<'a> {
     out: Option<(OwnedFd, OwnedFd)>,
     /// The caller's stdin, copied to the container's terminal (`-it`).
     input: Option<OwnedFd>,
+    /// Passed to the shim as `--hand-to` when the exit can be the caller's.
+    hand_to: Option<OwnedFd>,
+    /// Events go to the status pipe at fd 3 (false in the caller that took
+    /// the exit, where fd 3 is something else).
+    reports: bool,
 }
 
 /// One launched container's plumbing.
@@ -271,6 +365,22 @@ impl<'a> Supervisor<'a> {
         } else {
             (None, None)
         };
+        // The caller may record the exit only where nothing follows it: a
+        // restart must come from here.
+        let hand_to = if args.hand_to {
+            // SAFETY: with --hand-to the starter put the pipe's read end at
+            // HAND_TO_FD (spawn_supervisor); nothing else owns it here.
+            let fd = unsafe { OwnedFd::from_raw_fd(HAND_TO_FD) };
+            // Not for the container, nor (unless passed on) for the shim.
+            rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+                .map_err(|e| io_err("setting close-on-exec on", "the hand-over pipe")(e.into()))?;
+            // The caller may take the exit only where nothing follows it:
+            // a restart must come from here.
+            let last = record.options.auto_remove || record.options.restart == RestartPolicy::No;
+            (args.exited.is_none() && last).then_some(fd)
+        } else {
+            None
+        };
         Ok(Supervisor {
             engine,
             id: args.id.clone(),
@@ -280,6 +390,8 @@ impl<'a> Supervisor<'a> {
             shim_path: args.shim.clone(),
             out,
             input,
+            hand_to,
+            reports: true,
         })
     }
 
@@ -336,14 +448,20 @@ impl<'a> Supervisor<'a> {
     /// The end: unmount (and with `--rm` remove), then tell the caller.
     fn finish(&mut self, code: i32) -> i32 {
         let trash = self.teardown();
-        report(&Event::Exited { code });
+        if self.reports {
+            report(&Event::Exited { code });
+        }
         // The caller has its answer, and its descriptors back (a shell
         // reading our copy of its stdout would wait for us otherwise);
         // the directory goes after that.
         self.out = None;
         self.input = None;
         if let Some(t) = trash {
-            let _ = fs::remove_dir_all(t);
+            if self.reports {
+                let _ = fs::remove_dir_all(t);
+            } else {
+                remove_in_background(&t);
+            }
         }
         0
     }
@@ -379,6 +497,7 @@ impl<'a> Supervisor<'a> {
             ("--attach-out", self.out.as_ref().map(|o| &o.0)),
             ("--attach-err", self.out.as_ref().map(|o| &o.1)),
             ("--exe", Some(&exe)),
+            ("--hand-to", self.hand_to.as_ref()),
         ];
         for (flag, fd) in fds {
             if let Some(fd) = fd {
@@ -573,6 +692,27 @@ impl<'a> Supervisor<'a> {
                 None
             }
         }
+    }
+}
+
+/// Deletes a removed container's files (renamed away: nothing refers to
+/// them) in a child of its own, so that the caller that took the exit
+/// returns as soon as the container is gone, as it does when the
+/// supervisor deletes them after saying `Exited`.
+fn remove_in_background(trash: &std::path::Path) {
+    // SAFETY: the child only deletes a directory tree (glibc makes malloc
+    // usable after fork) and leaves with _exit, running no atexit handler
+    // or destructor of the parent's.
+    match unsafe { libc::fork() } {
+        0 => {
+            let _ = fs::remove_dir_all(trash);
+            // SAFETY: ends the child without unwinding into the parent's code.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => {
+            let _ = fs::remove_dir_all(trash);
+        }
+        _ => {}
     }
 }
 

@@ -48,8 +48,42 @@ pub unsafe fn shim_main(argc: usize, argv: *const *const u8, envp: *const *const
     };
     let mut shim = Shim::new(&opts, log);
     let code = shim.run(&opts, read, filtered);
+    if let Some(fd) = opts.hand_to {
+        if offer_exit(fd, code) {
+            return 0;
+        }
+    }
     // SAFETY: envp is the process's own environment (the caller's contract).
     unsafe { hand_over(&opts, &shim, code, envp) }
+}
+
+/// Offers the exit to the attached caller (`--hand-to`): tells it the
+/// code on the status pipe, then waits for its one-byte answer on `fd`.
+/// A byte means the caller records the exit and tears the container down
+/// itself (it is running anyway; executing berth again would only add a
+/// start). End of file means it went away before answering (killed, or
+/// detached): the exit is handed over as without the flag.
+fn offer_exit(fd: Fd, code: i32) -> bool {
+    let mut digits = [0u8; 24];
+    let mut line = [0u8; 64];
+    let text = c_decimal(&mut digits, code).to_bytes();
+    let head = b"{\"reaped\":{\"code\":";
+    let tail = b"}}\n";
+    let n = head.len() + text.len() + tail.len();
+    line[..head.len()].copy_from_slice(head);
+    line[head.len()..head.len() + text.len()].copy_from_slice(text);
+    line[head.len() + text.len()..n].copy_from_slice(tail);
+    if sys::write_all(STATUS_FD, &line[..n]).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 1];
+    loop {
+        match sys::read(fd, &mut answer) {
+            Ok(got) => return got == 1,
+            Err(e) if e == sys::EINTR => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 fn fail(msg: &[u8]) -> i32 {
@@ -70,6 +104,8 @@ struct Options<'a> {
     input: Option<Fd>,
     attach: Option<(Fd, Fd)>,
     exe: Fd,
+    /// Where the attached caller answers an offer of the exit.
+    hand_to: Option<Fd>,
     command: &'a [&'a CStr],
 }
 
@@ -86,6 +122,7 @@ impl<'a> Options<'a> {
             input: None,
             attach: None,
             exe: -1,
+            hand_to: None,
             command: &[],
         };
         let (mut out, mut err) = (None, None);
@@ -110,6 +147,7 @@ impl<'a> Options<'a> {
                 b"--attach-out" => out = Some(num()? as Fd),
                 b"--attach-err" => err = Some(num()? as Fd),
                 b"--exe" => o.exe = num()? as Fd,
+                b"--hand-to" => o.hand_to = Some(num()? as Fd),
                 _ => return Err(b"unknown flag"),
             }
             i += 2;

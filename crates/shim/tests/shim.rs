@@ -28,6 +28,8 @@ struct Run {
     code: Option<i32>,
     handed_over: String,
     records: Vec<serde_json::Value>,
+    /// What the shim wrote on the status pipe.
+    status: String,
 }
 
 /// Runs `script` as the container, under the shim, with `flags`.
@@ -105,6 +107,7 @@ fn run(dir: &Path, script: &str, flags: &str) -> Run {
             .trim()
             .to_owned(),
         records,
+        status: std::fs::read_to_string(&status).unwrap_or_default(),
     }
 }
 
@@ -183,4 +186,26 @@ fn bad_arguments_are_refused_with_a_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn an_offered_exit_is_taken_by_an_answer_and_handed_over_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The caller answers: the shim says the code and ends, handing over
+    // nothing (the caller records the exit).
+    let yes = dir.path().join("yes");
+    std::fs::write(&yes, b"1").unwrap();
+    let r = run(
+        dir.path(),
+        "exit 3",
+        &format!("--hand-to 15 15<{}", yes.display()),
+    );
+    assert_eq!(r.code, Some(0));
+    assert_eq!(r.status, "{\"reaped\":{\"code\":3}}\n");
+    assert_eq!(r.handed_over, "");
+    // The caller is gone (end of file): the exit is handed over as always.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), "exit 3", "--hand-to 15 15</dev/null");
+    assert_eq!(r.status, "{\"reaped\":{\"code\":3}}\n");
+    assert_eq!(r.handed_over, "--exited 3");
 }

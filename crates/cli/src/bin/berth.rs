@@ -223,7 +223,7 @@ fn restore_sigpipe() {
 }
 
 /// `berth --root R --run-root RR supervise ID --shim PATH [--attach]
-/// [--exited CODE]`: the container supervisor, started by `run`/`start`
+/// [--hand-to] [--exited CODE]`: the container supervisor, started by `run`/`start`
 /// (and by berth-shim when the container exits) with exactly these
 /// arguments. Kept out of clap so it builds as little as possible.
 fn supervise_args() -> Option<(PathBuf, PathBuf, berth_engine::supervisor::SuperviseArgs)> {
@@ -236,11 +236,13 @@ fn supervise_args() -> Option<(PathBuf, PathBuf, berth_engine::supervisor::Super
         attached: false,
         shim: PathBuf::new(),
         exited: None,
+        hand_to: false,
     };
     let mut rest = a[7..].iter();
     while let Some(flag) = rest.next() {
         match flag.to_str() {
             Some("--attach") => args.attached = true,
+            Some("--hand-to") => args.hand_to = true,
             Some("--shim") => args.shim = PathBuf::from(rest.next()?),
             Some("--exited") => args.exited = Some(rest.next()?.to_str()?.parse().ok()?),
             _ => return None,

@@ -211,6 +211,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
     let attach = Attach {
         output: !a.detach,
         stdin: a.create.interactive && !a.detach,
+        take_exit: !a.detach,
     };
     let r = start_one(&engine, &id, attach, a.create.tty);
     if r.is_err() && a.create.rm {
@@ -254,6 +255,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
                 Attach {
                     output: a.attach,
                     stdin: a.interactive,
+                    take_exit: a.attach,
                 },
                 st.record.options.tty,
             )
@@ -341,6 +343,16 @@ fn start_one(engine: &Engine, id: &str, attach: Attach, tty: bool) -> CmdResult 
             // container's files, and need not be waited for (it is
             // re-parented when berth exits).
             Some(Event::Exited { code }) => return Ok(code.clamp(0, 255) as u8),
+            // The container exited and the shim offers its end to us:
+            // recorded and torn down here, one start of berth fewer.
+            Some(Event::Reaped { code }) => {
+                if status.take_exit() {
+                    berth_engine::supervisor::finish_exited(engine, id, code)
+                        .map_err(Failure::from)?;
+                    status.reap();
+                    return Ok(code.clamp(0, 255) as u8);
+                }
+            }
             // Ctrl-P Ctrl-Q: the container runs on under its supervisor.
             Some(Event::Detached) => return Ok(0),
             Some(_) => continue,
