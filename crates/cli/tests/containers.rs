@@ -40,10 +40,14 @@ fn attached_run_gives_output_and_exit_code_and_rm_leaves_nothing() {
 
     // The upper dir of a `--rm` container is thrown away: its overlay is
     // volatile (no sync at unmount); a kept container's is not.
+    let kept_name = b.name("kept");
     let root_opts = |rm: bool| {
         let mut args = vec!["run"];
         if rm {
             args.push("--rm");
+        } else {
+            // Named, so that the fixture removes it.
+            args.extend(["--name", kept_name.as_str()]);
         }
         args.extend([b.image(), "sh", "-c", "grep ' / / ' /proc/self/mountinfo"]);
         b.ok(&args)
