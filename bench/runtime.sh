@@ -245,12 +245,22 @@ lines += [
     "\`\`\`",
     "scripts/install-deps.sh        # runc, hyperfine, time, busybox-static",
     "bench/runtime.sh               # prints the table",
-    "bench/runtime.sh --write-docs  # and rewrites this file and runtime-bench.png",
+    "bench/runtime.sh --write-docs  # and rewrites this section and runtime-bench.png",
     "\`\`\`",
     "",
     "Knobs: \`RUNS\`, \`CYCLE_RUNS\`, \`MEM_RUNS\`, \`WARMUP\`, \`BERTH_RUNTIME\` (skip the build), \`RUNC\`.",
     "",
 ]
-open(os.path.join(docs, "benchmarks.md"), "w").write("\n".join(lines))
+# Only this section: the file holds the other benchmarks' sections too.
+path = os.path.join(docs, "benchmarks.md")
+section = "<!-- runtime-bench:start -->\n" + "\n".join(lines).rstrip("\n") + "\n<!-- runtime-bench:end -->"
+text = open(path).read() if os.path.exists(path) else ""
+if "<!-- runtime-bench:start -->" in text and "<!-- runtime-bench:end -->" in text:
+    head, rest = text.split("<!-- runtime-bench:start -->", 1)
+    tail = rest.split("<!-- runtime-bench:end -->", 1)[1]
+    text = head + section + tail
+else:
+    text = section + "\n\n" + text
+open(path, "w").write(text)
 print(f"wrote {os.path.join(docs, 'benchmarks.md')}" + (f" and {png}" if png else ""))
 EOF
