@@ -3,8 +3,7 @@
 # libseccomp linked in) and not position-independent, and prints the path of berth-runtime
 # on the last line; berth and berth-shim are beside it.
 #
-#   scripts/build-static.sh             # berth, berth-runtime and berth-shim
-#   scripts/build-static.sh --runtime   # berth-runtime only (what the cgroup v2 VM test copies)
+#   scripts/build-static.sh     # berth, berth-runtime and berth-shim
 #
 # Why: these programs start once or more per container, and a start is mostly the kernel
 # mapping and faulting in the binary. A static, non-PIE binary has no dynamic loader to run,
@@ -19,17 +18,12 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-packages=(-p berth-runtime-cli -p berth-cli -p berth-shim)
-case "${1:-}" in
-  --runtime) packages=(-p berth-runtime-cli) ;;
-  "") ;;
-  *) echo "build-static: unknown argument $1" >&2; exit 2 ;;
-esac
+[ $# -eq 0 ] || { echo "build-static: takes no arguments" >&2; exit 2; }
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 libdir="/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
 LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir" \
   RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-  cargo build --release --target "$triple" "${packages[@]}" >&2
+  cargo build --release --target "$triple" -p berth-runtime-cli -p berth-cli -p berth-shim >&2
 bin="$repo/target/$triple/release/berth-runtime"
 [ -x "$bin" ] || { echo "build-static: $bin was not produced" >&2; exit 1; }
 echo "$bin"

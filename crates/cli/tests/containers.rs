@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{privileged, Berth};
+use support::{eventually, privileged, Berth};
 
 #[test]
 fn attached_run_gives_output_and_exit_code_and_rm_leaves_nothing() {
@@ -316,20 +316,17 @@ fn restart_on_failure_counts_and_gives_up() {
         "echo run; exit 4",
     ]);
     assert_eq!(b.ok(&["wait", &name]).trim(), "4");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(20, || {
         let st = b.ok(&[
             "inspect",
             "--format",
             "{{.State.Status}} {{.RestartCount}}",
             &name,
         ]);
-        if st == "exited 2\n" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {st}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        (st == "exited 2\n")
+            .then_some(())
+            .ok_or(format!("still {st}"))
+    });
     assert_eq!(b.ok(&["logs", &name]), "run\nrun\nrun\n");
 }
 
@@ -358,8 +355,7 @@ fn a_killed_supervisor_leaves_a_container_ps_reports_truthfully() {
     ]);
     assert_eq!(st, "running\n", "the container outlives its supervisor");
     b.ok(&["kill", &name]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(10, || {
         let st = b.ok(&[
             "ps",
             "-a",
@@ -368,12 +364,10 @@ fn a_killed_supervisor_leaves_a_container_ps_reports_truthfully() {
             "--format",
             "{{.State}}",
         ]);
-        if st == "exited\n" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {st}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        (st == "exited\n")
+            .then_some(())
+            .ok_or(format!("still {st}"))
+    });
     b.ok(&["rm", &name]);
 }
 
@@ -884,16 +878,20 @@ fn an_attached_caller_killed_before_the_exit_leaves_it_to_the_shim() {
             .expect("berth run");
         callers.push((name.clone(), child));
     }
+    let listed = |all: bool, name: &str| {
+        let args: &[&str] = if all {
+            &["ps", "-a", "--format", "{{.Names}}"]
+        } else {
+            &["ps", "--format", "{{.Names}}"]
+        };
+        b.ok(args).lines().any(|l| l == name)
+    };
     for (name, child) in &mut callers {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !b
-            .ok(&["ps", "--format", "{{.Names}}"])
-            .lines()
-            .any(|l| l == name)
-        {
-            assert!(Instant::now() < deadline, "{name} never ran");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(20, || {
+            listed(false, name)
+                .then_some(())
+                .ok_or(format!("{name} never ran"))
+        });
         child.kill().expect("killing the attached berth");
         child.wait().expect("reaping it");
     }
@@ -905,14 +903,10 @@ fn an_attached_caller_killed_before_the_exit_leaves_it_to_the_shim() {
         &kept,
     ]);
     assert_eq!(st.trim(), "exited 4");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while b
-        .ok(&["ps", "-a", "--format", "{{.Names}}"])
-        .lines()
-        .any(|l| l == removed)
-    {
-        assert!(Instant::now() < deadline, "--rm container never removed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(20, || {
+        (!listed(true, &removed))
+            .then_some(())
+            .ok_or("--rm container never removed".to_owned())
+    });
     assert!(!b.f.root.join("names").join(&removed).exists());
 }

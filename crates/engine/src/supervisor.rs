@@ -145,7 +145,7 @@ impl Engine {
     /// and reports on the returned status pipe.
     pub fn spawn_supervisor(&self, id: &str, attach: Attach) -> Result<StatusPipe> {
         let shim = shim_path()?;
-        let (r, w) = pipe()?;
+        let (r, w) = pipe("the status pipe")?;
         // A socket, not a pipe: the answer is sent with MSG_NOSIGNAL, so a
         // shim gone before reading it cannot kill the caller with SIGPIPE.
         let hand_to = attach
@@ -560,8 +560,8 @@ impl<'a> Supervisor<'a> {
             let _ = rt.delete(&self.id, true);
         }
         let tty = self.record.options.tty;
-        let (out_r, out_w) = pipe().map_err(e125)?;
-        let (err_r, err_w) = pipe().map_err(e125)?;
+        let (out_r, out_w) = pipe("container stdio").map_err(e125)?;
+        let (err_r, err_w) = pipe("container stdio").map_err(e125)?;
         let interactive = self.record.options.interactive && self.attached;
         let stdin = if interactive && !tty {
             None
@@ -716,9 +716,9 @@ fn remove_in_background(trash: &std::path::Path) {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+fn pipe(what: &str) -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| io_err("creating a pipe", "container stdio")(e.into()))
+        .map_err(|e| io_err("creating a pipe", what)(e.into()))
 }
 
 fn devnull() -> Result<OwnedFd> {

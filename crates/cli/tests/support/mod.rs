@@ -281,6 +281,19 @@ fn rand_suffix() -> String {
     format!("{}", N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Polls `check` every 50 ms until it says done (`Ok`) or `secs` pass;
+/// then fails with its last word on what it still sees.
+pub fn eventually(secs: u64, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(still) if std::time::Instant::now() >= deadline => panic!("{still}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
+
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
