@@ -161,14 +161,16 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
-        // The container's init runs this binary until it execs: make every
-        // path to it that the container can reach read-only first.
-        if let Err(e) = berth_runtime::protect_runtime_binary() {
-            report(&cli, &e.to_string());
-            return ExitCode::from(1);
-        }
+    // The container's init runs this binary until it execs: make every path
+    // to it that the container can reach read-only first. Before clap, which
+    // would otherwise build and parse everything twice (once on each side
+    // of the re-exec): a third of what this first start of the binary costs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let protected = parents_containers(&args).then(berth_runtime::protect_runtime_binary);
+    let cli = Cli::parse_from(args);
+    if let Some(Err(e)) = protected {
+        report(&cli, &e.to_string());
+        return ExitCode::from(1);
     }
     if cli.debug {
         tracing_subscriber::fmt()
@@ -190,6 +192,26 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// The global flags that take a value (a unit test checks the list against clap's).
+const TAKES_VALUE: [&str; 5] = ["--root", "--log", "--log-format", "--criu", "--rootless"];
+
+/// Whether the command line asks for a command whose process becomes a
+/// container's init (`create`, `run`, `exec`). Found by skipping the global
+/// flags, the way clap reads them: those that take a value take the next
+/// argument unless written `--flag=value`.
+fn parents_containers(args: &[std::ffi::OsString]) -> bool {
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        let Some(a) = a.to_str() else { return false };
+        if TAKES_VALUE.contains(&a) {
+            rest.next();
+        } else if !a.starts_with('-') {
+            return matches!(a, "create" | "run" | "exec");
+        }
+    }
+    false
 }
 
 /// Errors go to stderr and, when given, to --log in the requested format
@@ -507,5 +529,51 @@ mod tests {
                 "spec: 1.2.0"
             ]
         );
+    }
+
+    #[test]
+    fn the_commands_that_start_an_init_are_found_before_clap() {
+        let yes = [
+            "run x",
+            "--root /r create -b b x",
+            "--root=/r --debug exec -t x sh",
+            "--log run --log-format json run x",
+            "--systemd-cgroup --rootless false create x",
+        ];
+        let no = [
+            "",
+            "-v",
+            "--root run state x",
+            "--log create delete -f x",
+            "list",
+            "kill x run",
+        ];
+        let parse = |line: &str| -> Vec<std::ffi::OsString> {
+            std::iter::once("berth-runtime")
+                .chain(line.split_whitespace())
+                .map(Into::into)
+                .collect()
+        };
+        for line in yes {
+            assert!(parents_containers(&parse(line)), "{line}");
+            // And clap agrees on the command.
+            let cli = Cli::try_parse_from(parse(line)).expect(line);
+            assert!(
+                matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)),
+                "{line}"
+            );
+        }
+        for line in no {
+            assert!(!parents_containers(&parse(line)), "{line}");
+        }
+        // Every top-level flag that takes a value is known to the scan.
+        for a in Cli::command().get_arguments() {
+            if let Some(long) = a.get_long().filter(|_| a.get_action().takes_values()) {
+                assert!(
+                    TAKES_VALUE.contains(&format!("--{long}").as_str()),
+                    "--{long}"
+                );
+            }
+        }
     }
 }

@@ -120,21 +120,20 @@ impl Drop for CreateGuard<'_> {
 impl Runtime {
     /// `create`: the container's process waits in its namespaces until `start`.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
-        self.spawn(opts, SpawnMode::Create).map(|_| ())
+        self.spawn(opts, SpawnMode::Create, None).map(|_| ())
     }
 
     /// `run`: create and start in one step. Attached, waits for the
     /// container and returns its exit status (128 + signal when killed),
     /// forwarding signals to it; `detach` returns as soon as it runs.
     pub fn run(&self, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
-        if !detach
-            && opts.console_socket.is_none()
-            && crate::terminal::bundle_wants_terminal(&opts.bundle)
-        {
-            return self.run_relayed(opts, keep);
+        // Read once: whether the process wants a terminal decides how it runs.
+        let plan = plan::load(&opts.bundle)?;
+        if !detach && opts.console_socket.is_none() && plan.process.terminal {
+            return self.run_relayed(opts, keep, plan);
         }
         let blocked = block_forwarded()?;
-        let pid = match self.launch(opts) {
+        let pid = match self.launch_planned(opts, Some(plan)) {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = blocked.restore();
@@ -157,14 +156,14 @@ impl Runtime {
     /// `run` in the foreground of a container with a terminal and no
     /// console socket: the runtime receives the pty master itself and
     /// relays it to its own stdio until the container exits (as runc does).
-    fn run_relayed(&self, opts: &CreateOptions, keep: bool) -> Result<i32> {
+    fn run_relayed(&self, opts: &CreateOptions, keep: bool, plan: Plan) -> Result<i32> {
         let console = crate::terminal::OwnConsole::bind(&self.root)?;
         let signals = forwarded_signalfd()?;
         let opts = CreateOptions {
             console_socket: Some(console.path().to_path_buf()),
             ..opts.clone()
         };
-        let pid = self.launch(&opts)?;
+        let pid = self.launch_planned(&opts, Some(plan))?;
         let exit = match console.receive() {
             Ok(master) => crate::terminal::relay(master, pid, &signals)
                 .map_err(sys("relaying the container's terminal")),
@@ -198,7 +197,12 @@ impl Runtime {
     /// its init, which stays a child of the caller: what a supervisor that
     /// reaps its container wants. On failure nothing is left behind.
     pub fn launch(&self, opts: &CreateOptions) -> Result<i32> {
-        let (record, chan) = self.spawn(opts, SpawnMode::Run)?;
+        self.launch_planned(opts, None)
+    }
+
+    /// [`Runtime::launch`] with the bundle's plan already read (`None`: read it).
+    fn launch_planned(&self, opts: &CreateOptions, plan: Option<Plan>) -> Result<i32> {
+        let (record, chan) = self.spawn(opts, SpawnMode::Run, plan)?;
         if let Err(e) = self.finish_start(&record, &chan) {
             let _ = signal::kill(record.pid, libc::SIGKILL);
             let _ = signal::wait_child(record.pid);
@@ -227,7 +231,12 @@ impl Runtime {
         )
     }
 
-    fn spawn(&self, opts: &CreateOptions, mode: SpawnMode) -> Result<(Record, Channel)> {
+    fn spawn(
+        &self,
+        opts: &CreateOptions,
+        mode: SpawnMode,
+        plan: Option<Plan>,
+    ) -> Result<(Record, Channel)> {
         state::check_id(&opts.id)?;
         fs::create_dir_all(&self.root).map_err(io_err("creating state root", &self.root))?;
         let dir = state::dir(&self.root, &opts.id);
@@ -245,7 +254,10 @@ impl Runtime {
             armed: true,
         };
 
-        let mut plan = plan::load(&opts.bundle)?;
+        let mut plan = match plan {
+            Some(p) => p,
+            None => plan::load(&opts.bundle)?,
+        };
         crate::terminal::check(
             "process.terminal",
             plan.process.terminal,

@@ -89,17 +89,6 @@ pub fn setup(
     Ok(())
 }
 
-/// True when the bundle's `config.json` asks for a terminal
-/// (`process.terminal`). A config that cannot be read says false here: the
-/// full load reports it properly.
-pub(crate) fn bundle_wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("process")?.get("terminal")?.as_bool())
-        .unwrap_or(false)
-}
-
 /// A console socket of the caller's own (the runtime's, when it relays a
 /// terminal itself; berth's supervisor and `exec -t`): a listening unix
 /// socket in a private directory (mode 0700) under `root`, removed on drop.
@@ -300,24 +289,6 @@ mod tests {
         assert!(e.to_string().contains("--console-socket"), "{e}");
         let e = check("process.terminal", false, Some(sock)).expect_err("socket without tty");
         assert!(e.to_string().contains("/run/x.sock"), "{e}");
-    }
-
-    #[test]
-    fn terminal_is_read_from_the_bundle() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        assert!(!bundle_wants_terminal(dir.path()), "no config.json");
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"process":{"terminal":true}}"#,
-        )
-        .expect("write");
-        assert!(bundle_wants_terminal(dir.path()));
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"process":{"terminal":false}}"#,
-        )
-        .expect("write");
-        assert!(!bundle_wants_terminal(dir.path()));
     }
 
     #[test]
