@@ -8,12 +8,16 @@
 #   bench/port.sh [SIZE_MIB]        (default 512)
 #
 # Target (issue 5): through the published port at least 90 % of the direct
-# throughput, and no worse than Docker's published port.
+# throughput, and no worse than Docker's published port. Also printed: the
+# CPU time the machine spends per GB on each path (all CPUs' busy time from
+# /proc/stat across each fetch: curl, httpd and the kernel's network work,
+# plus whatever else runs meanwhile), which says what the NAT of a published
+# port costs when the CPUs are busy with something else.
 #
 # Needs root. Everything runs in a throwaway network and mount namespace
 # (unshare): berth's bridge and rules, dockerd's docker0 and iptables rules
 # never touch the host's. Environment: BERTH (default: the static release build of
-# scripts/build-static.sh), RUNS (fetches per path, default 5).
+# scripts/build-static.sh), RUNS (fetches per path, default 9).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
@@ -23,7 +27,7 @@ if [ "${BERTH_BENCH_UNSHARED:-}" != 1 ]; then
 fi
 ip link set lo up
 size="${1:-512}"
-runs="${RUNS:-5}"
+runs="${RUNS:-9}"
 berth="${BERTH:-$(dirname "$("$repo/scripts/build-static.sh" | tail -n1)")/berth}"
 [ -x "$berth" ] || { echo "port.sh: $berth is not executable" >&2; exit 1; }
 work="$(mktemp -d /tmp/berth-portbench.XXXXXX)"
@@ -65,9 +69,17 @@ ready() {
   return 1
 }
 
-# One fetch of URL: MB/s.
+# Busy time of all CPUs so far, in clock ticks (user+nice+system+irq+softirq).
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+hz="$(getconf CLK_TCK)"
+
+# One fetch of URL: "MB/s CPU-seconds-per-GB".
 speed() {
-  curl -s -o /dev/null -w '%{speed_download}' "$1" | awk '{printf "%.1f\n", $1 / 1e6}'
+  local b0 b1 out
+  b0="$(busy)"
+  out="$(curl -s -o /dev/null -w '%{speed_download} %{size_download}' "$1")"
+  b1="$(busy)"
+  echo "$out" | awk -v t=$((b1 - b0)) -v hz="$hz" '{printf "%.1f %.3f\n", $1 / 1e6, t / hz / ($2 / 1e9)}'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -81,13 +93,13 @@ for u in "${urls[@]}"; do ready "$u"; done
 for _ in $(seq 1 "$runs"); do
   for k in 0 1 2; do echo "$k $(speed "${urls[$k]}")"; done
 done >"$work/speeds"
-pick() { awk -v k="$1" '$1 == k {print $2}' "$work/speeds" | median; }
-direct="$(pick 0)"
-published="$(pick 1)"
-published_gw="$(pick 2)"
-echo "berth direct ($ip_direct:80):         $direct MB/s"
-echo "berth published (127.0.0.1:18080):    $published MB/s"
-echo "berth published ($gateway:18080):    $published_gw MB/s"
+pick() { awk -v k="$1" -v f="$2" '$1 == k {print $f}' "$work/speeds" | median; }
+direct="$(pick 0 2)"
+published="$(pick 1 2)"
+published_gw="$(pick 2 2)"
+echo "berth direct ($ip_direct:80):         $direct MB/s, $(pick 0 3) CPU-s/GB"
+echo "berth published (127.0.0.1:18080):    $published MB/s, $(pick 1 3) CPU-s/GB"
+echo "berth published ($gateway:18080):    $published_gw MB/s, $(pick 2 3) CPU-s/GB"
 
 docker_published=""
 if command -v dockerd >/dev/null && command -v docker >/dev/null; then
@@ -96,8 +108,9 @@ if command -v dockerd >/dev/null && command -v docker >/dev/null; then
   "${D[@]}" load -q -i "$work/bench.tar" >/dev/null
   "${D[@]}" run -d --name bench-web -p 18081:80 bench:latest sh -c "$serve" >/dev/null
   ready "http://127.0.0.1:18081/big"
-  docker_published="$(for _ in $(seq 1 "$runs"); do speed "http://127.0.0.1:18081/big"; done | median)"
-  echo "docker published (127.0.0.1:18081):   $docker_published MB/s"
+  for _ in $(seq 1 "$runs"); do speed "http://127.0.0.1:18081/big"; done >"$work/docker-speeds"
+  docker_published="$(awk '{print $1}' "$work/docker-speeds" | median)"
+  echo "docker published (127.0.0.1:18081):   $docker_published MB/s, $(awk '{print $2}' "$work/docker-speeds" | median) CPU-s/GB"
 fi
 
 python3 - "$direct" "$published" "$published_gw" "${docker_published:-0}" <<'PY'
