@@ -2,7 +2,6 @@
 //! parsed as plain text so tests can feed fake ones.
 
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
@@ -118,19 +117,11 @@ impl System {
     }
 }
 
-/// A procfs file, in as few reads as it takes: procfs reports a size of 0,
-/// on which `fs::read_to_string` starts with a 32-byte probe and doubles from
-/// there (eight reads for a short mountinfo, each one regenerating the text).
 fn read_proc(path: &str) -> Result<String, Error> {
-    let err = |source| Error::Read {
+    berth_sys::procfs::read_text(path).map_err(|source| Error::Read {
         path: PathBuf::from(path),
         source,
-    };
-    let mut text = String::with_capacity(16 * 1024);
-    fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text))
-        .map_err(err)?;
-    Ok(text)
+    })
 }
 
 /// Detects the layout at `root` from `/proc/self/mountinfo`.

@@ -495,7 +495,7 @@ pub fn write_spec(
     paths: &Paths,
     record: &Record,
     net: &crate::network::NetUp,
-) -> Result<()> {
+) -> Result<oci_spec::runtime::Spec> {
     let opts = &record.options;
     let rootfs = paths.rootfs();
     let user_spec = opts
@@ -561,7 +561,9 @@ pub fn write_spec(
         init: init.as_deref(),
     })?;
     let p = paths.dir.join("config.json");
-    record::write_json_volatile(&p, &v)
+    record::write_json_volatile(&p, &v)?;
+    // The runtime's own type for it, without a round trip through the file.
+    serde_json::from_value(v).map_err(|source| Error::Corrupt { path: p, source })
 }
 
 /// The init `--init` runs: `BERTH_INIT_PATH`, else a static tini (what

@@ -205,7 +205,7 @@ pub fn capabilities(opts: &ContainerOptions, bounding: &[String]) -> Vec<String>
 
 /// The capabilities in this process's bounding set (what berth can give).
 pub fn host_bounding() -> Vec<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = berth_sys::procfs::read_text("/proc/self/status").unwrap_or_default();
     let mask = status
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))

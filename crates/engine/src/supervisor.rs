@@ -553,7 +553,8 @@ impl<'a> Supervisor<'a> {
         net: &crate::network::NetUp,
     ) -> std::result::Result<Running, (Error, i32)> {
         let e125 = |e: Error| (e, 125);
-        crate::lifecycle::write_spec(self.engine, &self.paths, &self.record, net).map_err(e125)?;
+        let spec = crate::lifecycle::write_spec(self.engine, &self.paths, &self.record, net)
+            .map_err(e125)?;
         // A leftover of an earlier run of this container.
         let rt = self.engine.runtime();
         if rt.state(&self.id).is_ok() {
@@ -583,12 +584,15 @@ impl<'a> Supervisor<'a> {
         }
         dup2(out_w.as_fd(), 1).map_err(e125)?;
         dup2(err_w.as_fd(), 2).map_err(e125)?;
-        let launched = rt.launch(&berth_runtime::CreateOptions {
-            id: self.id.clone(),
-            bundle: self.paths.dir.clone(),
-            console_socket: console.as_ref().map(|c| c.path().to_owned()),
-            ..Default::default()
-        });
+        let launched = rt.launch_spec(
+            &berth_runtime::CreateOptions {
+                id: self.id.clone(),
+                bundle: self.paths.dir.clone(),
+                console_socket: console.as_ref().map(|c| c.path().to_owned()),
+                ..Default::default()
+            },
+            spec,
+        );
         // Back to our own: nothing of the container's stays at 0-2.
         let null = devnull().map_err(e125)?;
         let _ = dup2(null.as_fd(), 0);

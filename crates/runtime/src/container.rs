@@ -200,6 +200,14 @@ impl Runtime {
         self.launch_planned(opts, None)
     }
 
+    /// [`Runtime::launch`] of the spec the caller holds, which it has
+    /// written to the bundle's `config.json`: an engine in the same process
+    /// saves reading it back and parsing it again.
+    pub fn launch_spec(&self, opts: &CreateOptions, spec: oci_spec::runtime::Spec) -> Result<i32> {
+        let plan = plan::from_spec(&opts.bundle, spec)?;
+        self.launch_planned(opts, Some(plan))
+    }
+
     /// [`Runtime::launch`] with the bundle's plan already read (`None`: read it).
     fn launch_planned(&self, opts: &CreateOptions, plan: Option<Plan>) -> Result<i32> {
         let (record, chan) = self.spawn(opts, SpawnMode::Run, plan)?;

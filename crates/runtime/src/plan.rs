@@ -154,6 +154,13 @@ pub fn read_spec(path: &Path) -> std::result::Result<Spec, oci_spec::OciSpecErro
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// Validates `spec`, the `config.json` of `bundle` as the caller already
+/// holds it (and has written: `exec`, `state` and the hooks read it there).
+pub fn from_spec(bundle: &Path, spec: Spec) -> Result<Plan> {
+    let bundle = std::fs::canonicalize(bundle).map_err(crate::error::io_err("bundle", bundle))?;
+    plan(spec, bundle)
+}
+
 /// Reads `<bundle>/config.json` and validates it.
 pub fn load(bundle: &Path) -> Result<Plan> {
     let bundle = std::fs::canonicalize(bundle).map_err(crate::error::io_err("bundle", bundle))?;

@@ -447,7 +447,7 @@ pub fn pivot(plan: &Plan, root: BorrowedFd<'_>, no_pivot: bool) -> Result<()> {
 /// that is refused, as runc does (its test "--no-pivot must not expose bare
 /// /proc").
 fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let info = berth_sys::procfs::read_text("/proc/self/mountinfo")
         .map_err(|e| Error::Init(format!("reading /proc/self/mountinfo: {e}")))?;
     for p in full_proc_and_sys_outside(&info, rootfs) {
         // Never propagate the unmount back to where it came from.
@@ -513,7 +513,7 @@ fn unescape(s: &str) -> String {
 /// The host's root is the initial rootfs (ramfs/tmpfs), where pivot_root
 /// is refused: detected by `/` being mount id 1's filesystem type rootfs.
 fn is_initramfs() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    berth_sys::procfs::read_text("/proc/self/mountinfo")
         .map(|s| s.lines().next().is_some_and(|l| l.contains(" - rootfs ")))
         .unwrap_or(false)
 }

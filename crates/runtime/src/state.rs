@@ -154,7 +154,7 @@ pub fn oci_state(
 
 /// (state letter, start time) of a process from `/proc/PID/stat`.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = berth_sys::procfs::read_text(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: parse after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

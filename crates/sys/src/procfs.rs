@@ -17,6 +17,17 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
+/// A procfs (or sysfs, cgroupfs) text file, read in as few reads as it
+/// takes. These files report a size of 0, on which `fs::read_to_string`
+/// starts with a 32-byte probe and doubles from there: eight reads for a
+/// short `/proc/self/status`, each one making the kernel generate the text
+/// again up to that point.
+pub fn read_text(path: impl AsRef<Path>) -> io::Result<String> {
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path).and_then(|mut f| io::Read::read_to_string(&mut f, &mut text))?;
+    Ok(text)
+}
+
 /// An open procfs root.
 pub struct ProcFs {
     root: OwnedFd,

@@ -241,7 +241,7 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
 /// ignores SIGPIPE) or its caller. Handled signals need nothing: exec resets
 /// them. The ignored set comes from one read of `/proc/self/status`.
 pub fn reset_dispositions() {
-    let ignored = std::fs::read_to_string("/proc/self/status")
+    let ignored = crate::procfs::read_text("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
