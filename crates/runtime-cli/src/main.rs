@@ -204,7 +204,9 @@ const TAKES_VALUE: [&str; 5] = ["--root", "--log", "--log-format", "--criu", "--
 fn parents_containers(args: &[std::ffi::OsString]) -> bool {
     let mut rest = args.iter().skip(1);
     while let Some(a) = rest.next() {
-        let Some(a) = a.to_str() else { return false };
+        // Not UTF-8: not a command's name (clap would refuse it there), so
+        // a flag's value written `--flag=value`; the command comes later.
+        let Some(a) = a.to_str() else { continue };
         if TAKES_VALUE.contains(&a) {
             rest.next();
         } else if !a.starts_with('-') {
@@ -566,6 +568,11 @@ mod tests {
         for line in no {
             assert!(!parents_containers(&parse(line)), "{line}");
         }
+        // A value that is not UTF-8 does not hide the command after it.
+        use std::os::unix::ffi::OsStringExt;
+        let odd = std::ffi::OsString::from_vec(b"--root=/r\xff".to_vec());
+        let args = vec!["berth-runtime".into(), odd, "run".into(), "x".into()];
+        assert!(parents_containers(&args));
         // Every top-level flag that takes a value is known to the scan.
         for a in Cli::command().get_arguments() {
             if let Some(long) = a.get_long().filter(|_| a.get_action().takes_values()) {
