@@ -455,11 +455,19 @@ impl Engine {
     /// Reclaims what crashed containers left on the networks (addresses,
     /// ports, rules, links) and their namespaces.
     pub fn gc_networks(&self) -> Result<GcReport> {
-        let report = self.networks()?.gc(|id| self.holds_network(id))?;
+        let networks = self.networks()?;
+        let report = networks.gc(|id| self.holds_network(id))?;
         let dir = self.run_root.join("netns");
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            if !self.holds_network(&id) {
+            // A container that ended after the gc above looked at it still
+            // has its endpoints on record, and its own network_down takes
+            // them down only if it finds this file: removed here, its port
+            // rules and addresses would stay behind. The next gc reclaims
+            // them if nobody does.
+            // (A state that cannot be read counts as attached: the file stays.)
+            let attached = !networks.attachments(&id).is_ok_and(|a| a.is_empty());
+            if !attached && !self.holds_network(&id) {
                 let _ = remove_netns(&e.path());
             }
         }
