@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{eventually, privileged, Berth};
+use support::{assert_stderr_mentions, eventually, privileged, Berth};
 
 #[test]
 fn attached_run_gives_output_and_exit_code_and_rm_leaves_nothing() {
@@ -83,7 +83,7 @@ fn docker_exit_codes_for_engine_and_exec_failures() {
     );
     let o = b.run(&["run", "--rm", "--restart", "sometimes", b.image(), "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("restart policy"));
+    assert_stderr_mentions(&o, "restart policy");
     let o = b.run(&["run", "--rm", "no-such-image-here:v9", "true"]);
     assert_eq!(o.status.code(), Some(125));
     let o = b.run(&["run", "--bogus-flag", b.image()]);
@@ -484,11 +484,7 @@ fn seccomp_default_unconfined_and_a_profile_file() {
         .expect("profile");
     let o = b.run(&["run", "--rm", "--security-opt", &opt, b.image(), "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("seccomp"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_stderr_mentions(&o, "seccomp");
 }
 
 #[test]
@@ -688,11 +684,7 @@ fn rm_force_removes_a_container_whose_record_is_unreadable_and_frees_its_name() 
     assert_eq!(o.status.code(), Some(125));
     let o = b.run(&["rm", id]);
     assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("rm -f"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_stderr_mentions(&o, "rm -f");
     b.ok(&["rm", "-f", id]);
     assert!(!b.f.root.join("containers").join(id).exists());
     b.ok(&["run", "--rm", "--name", &name, b.image(), "true"]);
@@ -844,11 +836,7 @@ fn an_exit_is_recorded_even_when_the_shim_is_gone_by_then() {
         .output()
         .expect("start");
     assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("berth-shim"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_stderr_mentions(&o, "berth-shim");
 }
 
 #[test]

@@ -50,7 +50,7 @@ use crate::Engine;
 /// The supervisor's end of the status pipe.
 pub const STATUS_FD: RawFd = 3;
 /// Where an attached caller answers the shim's offer of the exit
-/// ([`Attach::take_exit`]).
+/// ([`Attach::output`]).
 pub const HAND_TO_FD: RawFd = 4;
 
 /// What the supervisor tells the command that started it.
@@ -70,7 +70,7 @@ pub enum Event {
         code: i32,
     },
     /// The container exited with `code` and the shim offers the caller its
-    /// exit ([`Attach::take_exit`]): the caller answers with
+    /// exit ([`Attach::output`]): the caller answers with
     /// [`StatusPipe::take_exit`] and records it itself
     /// ([`finish_exited`]), or does not answer and gets `Exited` later.
     Reaped {
@@ -84,15 +84,14 @@ pub enum Event {
 /// How the starting command takes part.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Attach {
-    /// The container's output also goes to the caller's stdout/stderr.
+    /// The container's output also goes to the caller's stdout/stderr. Such
+    /// a caller stays until the end, so it is also offered the exit
+    /// ([`Event::Reaped`]) to record and tear the container down itself:
+    /// one start of berth fewer per run. A caller that is gone by then
+    /// (killed, or detached) leaves it to the shim's hand-over.
     pub output: bool,
     /// The container reads the caller's stdin.
     pub stdin: bool,
-    /// The caller, attached until the end, records the exit and tears the
-    /// container down itself when offered ([`Event::Reaped`]): one start of
-    /// berth fewer per run. A caller that is gone by then (killed, or
-    /// detached) leaves it to the shim's hand-over, as without this.
-    pub take_exit: bool,
 }
 
 /// The starting command's end of the status pipe.
@@ -149,7 +148,7 @@ impl Engine {
         // A socket, not a pipe: the answer is sent with MSG_NOSIGNAL, so a
         // shim gone before reading it cannot kill the caller with SIGPIPE.
         let hand_to = attach
-            .take_exit
+            .output
             .then(|| {
                 rustix::net::socketpair(
                     rustix::net::AddressFamily::UNIX,
@@ -168,22 +167,17 @@ impl Engine {
             Some(t) => std::path::PathBuf::from(format!("/proc/self/fd/{}", t.as_raw_fd())),
             None => std::path::PathBuf::from("/proc/self/exe"),
         };
-        let mut cmd = Command::new(&exe);
-        cmd.arg0("berth")
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--run-root")
-            .arg(&self.run_root)
-            .arg("supervise")
-            .arg(id)
-            .arg("--shim")
-            .arg(&shim);
-        if hand_to.is_some() {
-            cmd.arg("--hand-to");
+        let argv = SuperviseArgs {
+            id: id.to_owned(),
+            attached: attach.output,
+            shim,
+            exited: None,
+            hand_to: hand_to.is_some(),
         }
-        if attach.output {
-            cmd.arg("--attach");
-        } else {
+        .argv(self);
+        let mut cmd = Command::new(&exe);
+        cmd.arg0(&argv[0]).args(&argv[1..]);
+        if !attach.output {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
         }
         if !attach.stdin {
@@ -236,7 +230,11 @@ pub fn shim_path() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `berth supervise` as the CLI parses it.
+/// `berth --root R --run-root RR supervise ID --shim PATH [--attach]
+/// [--hand-to] [--exited CODE]`: the supervisor's command line, written by
+/// [`Engine::spawn_supervisor`] and by the shim's hand-over (which adds
+/// `--exited`), read by [`SuperviseArgs::parse`]. Kept out of clap so that
+/// the supervisor builds as little as possible.
 #[derive(Debug, Clone)]
 pub struct SuperviseArgs {
     pub id: String,
@@ -246,8 +244,62 @@ pub struct SuperviseArgs {
     /// The container exited with this code (the shim's hand-over).
     pub exited: Option<i32>,
     /// Fd 4 is the read end of the attached caller's answer to the shim's
-    /// offer of the exit ([`Attach::take_exit`]).
+    /// offer of the exit ([`Attach::output`]).
     pub hand_to: bool,
+}
+
+impl SuperviseArgs {
+    /// The command line (argv\[0\] included) that [`SuperviseArgs::parse`]
+    /// reads back, for `engine`'s roots.
+    fn argv(&self, engine: &Engine) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec![
+            "berth".into(),
+            "--root".into(),
+            engine.root.clone().into_os_string(),
+            "--run-root".into(),
+            engine.run_root.clone().into_os_string(),
+            "supervise".into(),
+            self.id.clone().into(),
+            "--shim".into(),
+            self.shim.clone().into_os_string(),
+        ];
+        if self.attached {
+            argv.push("--attach".into());
+        }
+        if self.hand_to {
+            argv.push("--hand-to".into());
+        }
+        if let Some(code) = self.exited {
+            argv.extend(["--exited".into(), code.to_string().into()]);
+        }
+        argv
+    }
+
+    /// (root, run root, arguments) of a supervisor's command line; `None`
+    /// for any other command line.
+    pub fn parse(a: &[OsString]) -> Option<(PathBuf, PathBuf, SuperviseArgs)> {
+        if a.len() < 7 || a[1] != "--root" || a[3] != "--run-root" || a[5] != "supervise" {
+            return None;
+        }
+        let mut args = SuperviseArgs {
+            id: a[6].to_string_lossy().into_owned(),
+            attached: false,
+            shim: PathBuf::new(),
+            exited: None,
+            hand_to: false,
+        };
+        let mut rest = a[7..].iter();
+        while let Some(flag) = rest.next() {
+            match flag.to_str() {
+                Some("--attach") => args.attached = true,
+                Some("--hand-to") => args.hand_to = true,
+                Some("--shim") => args.shim = PathBuf::from(rest.next()?),
+                Some("--exited") => args.exited = Some(rest.next()?.to_str()?.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some((PathBuf::from(&a[2]), PathBuf::from(&a[4]), args))
+    }
 }
 
 /// Entry point of `berth supervise ID`: runs before anything else in the
@@ -365,8 +417,6 @@ impl<'a> Supervisor<'a> {
         } else {
             (None, None)
         };
-        // The caller may record the exit only where nothing follows it: a
-        // restart must come from here.
         let hand_to = if args.hand_to {
             // SAFETY: with --hand-to the starter put the pipe's read end at
             // HAND_TO_FD (spawn_supervisor); nothing else owns it here.
@@ -508,17 +558,16 @@ impl<'a> Supervisor<'a> {
             }
         }
         args.push("--".into());
-        args.extend([
-            "berth".into(),
-            "--root".into(),
-            self.engine.root.clone().into_os_string(),
-            "--run-root".into(),
-            self.engine.run_root.clone().into_os_string(),
-            "supervise".into(),
-            self.id.clone().into(),
-            "--shim".into(),
-            self.shim_path.clone().into_os_string(),
-        ]);
+        // What the shim runs when the container exits and nobody took the
+        // exit; it adds `--exited CODE`.
+        let handover = SuperviseArgs {
+            id: self.id.clone(),
+            attached: false,
+            shim: self.shim_path.clone(),
+            exited: None,
+            hand_to: false,
+        };
+        args.extend(handover.argv(self.engine));
         let args: Vec<CString> = match args
             .into_iter()
             .map(|a| CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
@@ -756,4 +805,37 @@ fn dup2(src: BorrowedFd<'_>, dst: RawFd) -> Result<()> {
 /// Clears close-on-exec, so `fd` reaches the shim.
 fn inheritable(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_supervisor_reads_back_the_command_line_it_is_given() {
+        let engine = Engine::new(std::path::Path::new("/r"), std::path::Path::new("/rr"));
+        let args = SuperviseArgs {
+            id: "abc".into(),
+            attached: true,
+            shim: "/bin/berth-shim".into(),
+            exited: Some(137),
+            hand_to: true,
+        };
+        let argv = args.argv(&engine);
+        assert_eq!(argv[0], "berth");
+        let (root, run_root, back) = SuperviseArgs::parse(&argv).expect("parsed");
+        assert_eq!(
+            (root.as_path(), run_root.as_path()),
+            (engine.root.as_path(), engine.run_root.as_path())
+        );
+        assert_eq!(
+            (back.id, back.attached, back.shim, back.exited, back.hand_to),
+            (args.id, args.attached, args.shim, args.exited, args.hand_to)
+        );
+        let other: Vec<OsString> = ["berth", "--root", "/r", "--run-root", "/rr", "ps"]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        assert!(SuperviseArgs::parse(&other).is_none());
+    }
 }

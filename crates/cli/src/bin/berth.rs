@@ -222,35 +222,6 @@ fn restore_sigpipe() {
     }
 }
 
-/// `berth --root R --run-root RR supervise ID --shim PATH [--attach]
-/// [--hand-to] [--exited CODE]`: the container supervisor, started by `run`/`start`
-/// (and by berth-shim when the container exits) with exactly these
-/// arguments. Kept out of clap so it builds as little as possible.
-fn supervise_args() -> Option<(PathBuf, PathBuf, berth_engine::supervisor::SuperviseArgs)> {
-    let a: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if a.len() < 7 || a[1] != "--root" || a[3] != "--run-root" || a[5] != "supervise" {
-        return None;
-    }
-    let mut args = berth_engine::supervisor::SuperviseArgs {
-        id: a[6].to_string_lossy().into_owned(),
-        attached: false,
-        shim: PathBuf::new(),
-        exited: None,
-        hand_to: false,
-    };
-    let mut rest = a[7..].iter();
-    while let Some(flag) = rest.next() {
-        match flag.to_str() {
-            Some("--attach") => args.attached = true,
-            Some("--hand-to") => args.hand_to = true,
-            Some("--shim") => args.shim = PathBuf::from(rest.next()?),
-            Some("--exited") => args.exited = Some(rest.next()?.to_str()?.parse().ok()?),
-            _ => return None,
-        }
-    }
-    Some((PathBuf::from(&a[2]), PathBuf::from(&a[4]), args))
-}
-
 /// `berth --root R --run-root RR dns NETWORK_ID`: a user network's DNS
 /// server, started by the engine with exactly these arguments.
 fn dns_args() -> Option<(PathBuf, PathBuf, String)> {
@@ -348,7 +319,8 @@ fn skip_flags(
 }
 
 fn main() -> ExitCode {
-    if let Some((root, run_root, args)) = supervise_args() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some((root, run_root, args)) = berth_engine::supervisor::SuperviseArgs::parse(&argv) {
         let engine = berth_engine::Engine::new(&root, &run_root);
         let code = berth_engine::supervisor::main(&engine, &args);
         return ExitCode::from(code.clamp(0, 255) as u8);

@@ -211,7 +211,6 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
     let attach = Attach {
         output: !a.detach,
         stdin: a.create.interactive && !a.detach,
-        take_exit: !a.detach,
     };
     let r = start_one(&engine, &id, attach, a.create.tty);
     if r.is_err() && a.create.rm {
@@ -255,7 +254,6 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
                 Attach {
                     output: a.attach,
                     stdin: a.interactive,
-                    take_exit: a.attach,
                 },
                 st.record.options.tty,
             )

@@ -297,3 +297,9 @@ pub fn eventually(secs: u64, mut check: impl FnMut() -> Result<(), String>) {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Asserts that a command's stderr mentions `text` (and shows it if not).
+pub fn assert_stderr_mentions(o: &Output, text: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(text), "stderr lacks {text:?}: {err}");
+}
