@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Paired benchmark: cold pull of a ~100 MB, 4-layer image from a loopback
-# docker-registry by berth, `skopeo copy` (to an OCI directory) and `docker pull`,
-# plus berth's warm pull (every layer present).
+# docker-registry by berth, `skopeo copy` (to an OCI directory, and to
+# containers-storage, which unpacks as podman pull does) and `docker pull`, plus
+# berth's warm pull (every layer present).
 #
 #   bench/pull.sh [--write-docs]
 #
@@ -75,6 +76,7 @@ DOCKER_CLI="$docker_cli"
 cleanup() {
   dockerd_stop
   [ -n "$reg_pid" ] && { kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; }
+  umount "$work/cs/overlay" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -114,13 +116,20 @@ skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://$ref" >&2
 size_mb="$(du -sm "$work/layout/blobs" | cut -f1)"
 
 # --- cold pulls, paired ----------------------------------------------------------
+# skopeo into containers-storage (overlay driver, its own root under the work dir)
+# is podman pull's path: it unpacks every layer, as berth and docker do. The
+# storage bind-mounts its overlay directory onto itself; this namespace is private.
+cs="[overlay@$work/cs+$work/cs-run]"
+cs_empty="umount $work/cs/overlay 2>/dev/null; rm -rf $work/cs $work/cs-run"
 echo "== cold pulls (hyperfine, $runs runs each)" >&2
 hyperfine --runs "$runs" --export-json "$work/cold.json" \
   --prepare "rm -rf $work/berth-root" \
   --prepare "rm -rf $work/skopeo-oci" \
+  --prepare "$cs_empty" \
   --prepare "$docker_cli -H $sock rmi -f $ref >/dev/null 2>&1 || true" \
   -n berth "$berth --root $work/berth-root pull -q $ref" \
   -n skopeo "skopeo copy -q --src-tls-verify=false docker://$ref oci:$work/skopeo-oci:v1" \
+  -n skopeo-cs "skopeo copy -q --src-tls-verify=false docker://$ref containers-storage:$cs$ref" \
   -n docker "$docker_cli -H $sock pull -q $ref" >&2
 
 echo "== warm pull (every layer present; hyperfine -N, $warm_runs runs)" >&2

@@ -218,9 +218,26 @@ impl Meta {
         names: &[String],
         layer_sizes: &[(Digest, u64)],
     ) -> Result<(), MetaError> {
+        // A pull of an image that is already here, under the same names,
+        // changes nothing: no write transaction (and none of its fsyncs).
+        let key = rec.manifest.to_string();
+        let unchanged = self.read(|txn| {
+            if txn.open_table(IMAGES)?.get(key.as_str())?.is_none() {
+                return Ok(false);
+            }
+            let t = txn.open_table(NAMES)?;
+            for n in names {
+                if t.get(n.as_str())?.is_none_or(|v| v.value() != key) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        if unchanged {
+            return Ok(());
+        }
         self.write(|txn| {
             let mut images = txn.open_table(IMAGES)?;
-            let key = rec.manifest.to_string();
             let is_new = images.get(key.as_str())?.is_none();
             if is_new {
                 let json = serde_json::to_vec(rec).map_err(|e| TxError::Corrupt(key.clone(), e))?;
@@ -532,6 +549,30 @@ mod tests {
             m.remove_image(&b.manifest),
             Err(MetaError::NoSuchImage(_))
         ));
+    }
+
+    #[test]
+    fn putting_an_unchanged_image_writes_nothing() {
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("meta.redb");
+        let m = Meta::open(&p).expect("open");
+        let a = rec(b"a", &[b"l"]);
+        m.put_image(&a, &["n:1".into()], &[]).expect("put");
+        let written = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .expect("mtime")
+        };
+        let before = written(&p);
+        m.put_image(&a, &["n:1".into()], &[]).expect("again");
+        assert_eq!(written(&p), before, "an unchanged pull wrote the database");
+        m.put_image(&a, &["n:2".into()], &[]).expect("a new name");
+        assert_ne!(written(&p), before);
+        assert_eq!(m.resolve("n:2").expect("r"), Some(a.manifest.clone()));
+        assert_eq!(
+            m.layer(&Digest::of(b"l")).expect("l").map(|i| i.refs),
+            Some(1)
+        );
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod path;
 pub mod procfs;
 pub mod pty;
 pub mod signal;
+pub mod writeback;
 
 pub use rustix::io::Errno;
