@@ -529,7 +529,6 @@ impl Unpacker<'_> {
         }
     }
 
-    /// Owner, then mode (chown clears set-id bits), then xattrs.
     /// Copies one entry's content into `f`; a failed read is the stream's
     /// fault, a failed write the disk's, and the errors say which.
     fn copy_content(
@@ -563,6 +562,7 @@ impl Unpacker<'_> {
         }
     }
 
+    /// Owner, then mode (chown clears set-id bits), then xattrs.
     fn apply_fd(&self, fd: &impl AsFd, meta: &Meta, shown: &str) -> Result<(), UnpackError> {
         fsops::fchown(fd.as_fd(), meta.uid, meta.gid).map_err(|e| self.io("chown", shown, e))?;
         fsops::fchmod(fd.as_fd(), meta.mode).map_err(|e| self.io("chmod", shown, e))?;
