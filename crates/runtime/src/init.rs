@@ -162,29 +162,16 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         };
     }
 
-    // The mounts that do not depend on the cgroup: in the early start, the
-    // parent creates the cgroup on the other CPU meanwhile.
-    let prepared = if ns.has(LinuxNamespaceType::Mount) {
+    // The mounts that do not depend on the cgroup, and in the early start
+    // what else can go before them: the parent creates the cgroup on the
+    // other CPU meanwhile.
+    let mut prepared = if ns.has(LinuxNamespaceType::Mount) {
         Some(crate::rootfs::prepare(plan)?)
     } else {
         None
     };
-    let host_pid = match host_pid {
-        Some(pid) => pid,
-        None => recv_go(&ctx.channel)?,
-    };
-    if ctx.self_migrates {
-        ctx.cgroup.join_self_v1()?;
-    }
-    if ns.creates(LinuxNamespaceType::Cgroup) {
-        // Now in its cgroup: that cgroup becomes the namespace's root.
-        // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
-        // single-threaded process; no memory or fd table is unshared.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-            .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
-    }
-    if let Some(p) = &prepared {
-        crate::rootfs::prepare_rest(plan, p, ctx.cgroup)?;
+    if let Some(p) = prepared.as_mut().filter(|_| ctx.early) {
+        crate::rootfs::ahead(plan, p, !hooks_see_root(plan), ctx.console.is_some())?;
     }
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| sys("sethostname")(e.into()))?;
@@ -212,6 +199,23 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         }
     }
 
+    let host_pid = match host_pid {
+        Some(pid) => pid,
+        None => recv_go(&ctx.channel)?,
+    };
+    if ctx.self_migrates {
+        ctx.cgroup.join_self_v1()?;
+    }
+    if ns.creates(LinuxNamespaceType::Cgroup) {
+        // Now in its cgroup: that cgroup becomes the namespace's root.
+        // SAFETY: CLONE_NEWCGROUP changes only the cgroup namespace of this
+        // single-threaded process; no memory or fd table is unshared.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+            .map_err(|e| sys("creating the cgroup namespace")(e.into()))?;
+    }
+    if let Some(p) = &prepared {
+        crate::rootfs::prepare_rest(plan, p, ctx.cgroup)?;
+    }
     let hooks = &plan.hooks;
     if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
         || hooks
@@ -252,7 +256,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         )?;
     }
     if let Some(p) = &prepared {
-        crate::rootfs::finish(plan, p.root.as_fd(), p.devnull.as_fd())?;
+        crate::rootfs::finish(plan, p)?;
         crate::rootfs::pivot(plan, p.root.as_fd(), ctx.no_pivot)?;
     }
 
@@ -314,6 +318,16 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         }
     }
     process::exec(&program, &p.args, &p.env)
+}
+
+/// Whether a hook runs between the mounts and `pivot_root` (prestart,
+/// createRuntime, createContainer): one may add to the root, so the masked
+/// and read-only paths must come after it.
+fn hooks_see_root(plan: &Plan) -> bool {
+    let h = &plan.hooks;
+    [h.prestart(), h.create_runtime(), h.create_container()]
+        .into_iter()
+        .any(|hooks| hooks.as_ref().is_some_and(|v| !v.is_empty()))
 }
 
 fn load_seccomp(ctx: &InitContext<'_>, prog: &berth_seccomp::Program, host_pid: i32) -> Result<()> {

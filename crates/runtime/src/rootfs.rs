@@ -24,12 +24,14 @@ fn what(action: &str, dest: &Path) -> String {
 }
 
 /// The prepared root: its fd, the host's `/dev/null` (opened in this mount
-/// namespace, so it can be a bind source for masking), and how many of the
-/// spec's mounts are done.
+/// namespace, so it can be a bind source for masking), how many of the
+/// spec's mounts are done, and which later steps [`ahead`] took already.
 pub struct Prepared {
     pub root: OwnedFd,
     pub devnull: OwnedFd,
     done: usize,
+    devices_done: bool,
+    paths_done: bool,
 }
 
 /// Binds the rootfs onto itself (so it is a mount point `pivot_root` can
@@ -72,7 +74,71 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
         root,
         devnull,
         done,
+        devices_done: false,
+        paths_done: false,
     })
+}
+
+/// Whether `a` and `b` are the same path or one holds the other.
+fn nested(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Takes the steps that would follow the mounts [`prepare`] left, ahead of
+/// them, where none of those mounts can change their outcome (see
+/// [`steps_ahead`]): the init does them while the parent still creates the
+/// cgroup, instead of after.
+pub fn ahead(plan: &Plan, p: &mut Prepared, paths: bool, console: bool) -> Result<()> {
+    let go = steps_ahead(plan, p.done, paths, console);
+    if go.devices {
+        if !dev_is_bind(plan) {
+            make_devices(plan, p.root.as_fd())?;
+        }
+        p.devices_done = true;
+    }
+    if go.paths {
+        protect_paths(plan, p.root.as_fd(), p.devnull.as_fd())?;
+        p.paths_done = true;
+    }
+    Ok(())
+}
+
+/// The steps [`ahead`] may take.
+#[derive(Debug, PartialEq)]
+struct Ahead {
+    devices: bool,
+    paths: bool,
+}
+
+/// Which later steps can go before the mounts `plan.mounts[done..]`. The
+/// devices and `/dev` symlinks, when none of those mounts is on, under or
+/// above `/dev` or a device. The masked and read-only paths after them,
+/// when `paths` allows it (the caller: no hook sees the root in between)
+/// and none of them touches a mount left, a read-only tmpfs (made
+/// read-only in [`finish`], after them) or, with a `console`,
+/// `/dev/console` (bound to the terminal after this).
+fn steps_ahead(plan: &Plan, done: usize, paths: bool, console: bool) -> Ahead {
+    let left = &plan.mounts[done..];
+    let touches_left = |path: &Path| left.iter().any(|m| nested(&m.destination, path));
+    let devices = dev_is_bind(plan)
+        || (!touches_left(Path::new("/dev"))
+            && !plan.devices.iter().any(|d| touches_left(&d.path)));
+    let blocked = |path: &PathBuf| {
+        touches_left(path)
+            || (console && nested(path, Path::new("/dev/console")))
+            || plan
+                .mounts
+                .iter()
+                .any(|m| read_only_later(m) && nested(&m.destination, path))
+    };
+    let paths = paths
+        && devices
+        && plan
+            .masked_paths
+            .iter()
+            .chain(&plan.readonly_paths)
+            .all(|p| !blocked(p));
+    Ahead { devices, paths }
 }
 
 /// The mounts [`prepare`] left (from the first `cgroup` mount on), then the
@@ -84,18 +150,27 @@ pub fn prepare_rest(plan: &Plan, p: &Prepared, cgroup: &Cgroup) -> Result<()> {
     for m in &plan.mounts[p.done..] {
         mount_one(root.as_fd(), m, userns, cgroupns, Some(cgroup))?;
     }
-    let dev_is_bind = plan
-        .mounts
-        .iter()
-        .any(|m| m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }));
-    if !dev_is_bind {
-        let mut dirs = DirCache::new();
-        for d in &plan.devices {
-            create_device(root.as_fd(), d, userns, &mut dirs)?;
-        }
-        dev_symlinks(root.as_fd(), plan)?;
+    if !p.devices_done && !dev_is_bind(plan) {
+        make_devices(plan, root.as_fd())?;
     }
     Ok(())
+}
+
+/// A `/dev` bound from elsewhere brings its own devices.
+fn dev_is_bind(plan: &Plan) -> bool {
+    plan.mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Bind { .. }))
+}
+
+/// The spec's devices and the `/dev` symlinks.
+fn make_devices(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
+    let userns = plan.namespaces.has(LinuxNamespaceType::User);
+    let mut dirs = DirCache::new();
+    for d in &plan.devices {
+        create_device(root, d, userns, &mut dirs)?;
+    }
+    dev_symlinks(root, plan)
 }
 
 /// The host's /dev/null, checked to be the real character device 1:3 so a
@@ -377,10 +452,11 @@ fn read_only_later(m: &MountPlan) -> bool {
         && m.options.flags & libc::MS_RDONLY != 0
 }
 
-/// Read-only tmpfs mounts, masked and read-only paths, then the read-only
-/// root: the last changes before `pivot_root`, after the createContainer
-/// hooks.
-pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Result<()> {
+/// Read-only tmpfs mounts, masked and read-only paths (unless [`ahead`]
+/// took them), then the read-only root: the last changes before
+/// `pivot_root`, after the createContainer hooks.
+pub fn finish(plan: &Plan, p: &Prepared) -> Result<()> {
+    let root = p.root.as_fd();
     for m in plan.mounts.iter().filter(|m| read_only_later(m)) {
         let target = open_in_root(root, &m.destination, OFlags::PATH)
             .map_err(sys(what("reopening", &m.destination)))?;
@@ -388,6 +464,19 @@ pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Res
         mount::remount_bind_at(target.as_fd(), flags)
             .map_err(sys(what("making read-only", &m.destination)))?;
     }
+    if !p.paths_done {
+        protect_paths(plan, root, p.devnull.as_fd())?;
+    }
+    if plan.readonly_root {
+        mount::remount_bind_at(root, libc::MS_RDONLY).map_err(sys("making the root read-only"))?;
+    }
+    Ok(())
+}
+
+/// The masked paths (a read-only tmpfs on a directory, `/dev/null` on
+/// anything else) and the read-only paths (bound onto themselves,
+/// read-only); a path the root lacks is skipped.
+fn protect_paths(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Result<()> {
     for p in &plan.masked_paths {
         let target = match open_in_root(root, p, OFlags::PATH) {
             Ok(t) => t,
@@ -414,9 +503,6 @@ pub fn finish(plan: &Plan, root: BorrowedFd<'_>, devnull: BorrowedFd<'_>) -> Res
         let again = open_in_root(root, p, OFlags::PATH).map_err(sys(what("reopening", p)))?;
         mount::remount_bind_at(again.as_fd(), libc::MS_RDONLY | libc::MS_REC)
             .map_err(sys(what("making read-only", p)))?;
-    }
-    if plan.readonly_root {
-        mount::remount_bind_at(root, libc::MS_RDONLY).map_err(sys("making the root read-only"))?;
     }
     Ok(())
 }
@@ -521,6 +607,90 @@ fn is_initramfs() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// runc's default spec (root `/`, which exists everywhere), changed by `edit`.
+    fn plan_with(edit: impl FnOnce(&mut serde_json::Value)) -> Plan {
+        let mut v = crate::spec::default_spec(false);
+        v["root"]["path"] = "/".into();
+        edit(&mut v);
+        let spec = serde_json::from_value(v).expect("spec");
+        crate::plan::plan(spec, PathBuf::from("/")).expect("plan")
+    }
+
+    fn first_cgroup(plan: &Plan) -> usize {
+        plan.mounts
+            .iter()
+            .position(|m| m.kind == MountKind::Cgroup)
+            .expect("a cgroup mount")
+    }
+
+    #[test]
+    fn runc_defaults_go_ahead_of_the_cgroup_mount() {
+        let plan = plan_with(|_| {});
+        let done = first_cgroup(&plan);
+        let all = Ahead {
+            devices: true,
+            paths: true,
+        };
+        assert_eq!(steps_ahead(&plan, done, true, false), all);
+        assert_eq!(steps_ahead(&plan, done, true, true), all);
+        // A hook may add to the root before the paths are masked.
+        let hooked = steps_ahead(&plan, done, false, false);
+        assert_eq!(
+            hooked,
+            Ahead {
+                devices: true,
+                paths: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_mount_left_on_dev_or_a_masked_path_keeps_them_in_order() {
+        // A /dev tmpfs after the cgroup mount: devices and paths wait.
+        let plan = plan_with(|v| {
+            let mounts = v["mounts"].as_array_mut().expect("mounts");
+            let dev = mounts.remove(1);
+            assert_eq!(dev["destination"], "/dev");
+            mounts.push(dev);
+        });
+        let none = Ahead {
+            devices: false,
+            paths: false,
+        };
+        assert_eq!(steps_ahead(&plan, first_cgroup(&plan), true, false), none);
+        // A bind over /proc/sys after the cgroup mount: /proc/sys is
+        // read-only only once that bind is there.
+        let plan = plan_with(|v| {
+            v["mounts"]
+                .as_array_mut()
+                .expect("mounts")
+                .push(serde_json::json!({
+                    "destination": "/proc/sys", "type": "bind", "source": "/proc/sys",
+                    "options": ["rbind"]
+                }));
+        });
+        let devices_only = Ahead {
+            devices: true,
+            paths: false,
+        };
+        assert_eq!(
+            steps_ahead(&plan, first_cgroup(&plan), true, false),
+            devices_only
+        );
+        // Masking /dev/console would come before the terminal's bind.
+        let plan = plan_with(|v| {
+            v["linux"]["maskedPaths"]
+                .as_array_mut()
+                .expect("maskedPaths")
+                .push("/dev/console".into());
+        });
+        let done = first_cgroup(&plan);
+        assert_eq!(steps_ahead(&plan, done, true, true), devices_only);
+        assert!(steps_ahead(&plan, done, true, false).paths);
+        // Nothing left to mount: everything may go.
+        assert!(steps_ahead(&plan, plan.mounts.len(), true, false).paths);
+    }
 
     #[test]
     fn host_proc_and_sys_outside_the_rootfs_are_found_deepest_first() {
