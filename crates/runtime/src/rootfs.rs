@@ -24,20 +24,22 @@ fn what(action: &str, dest: &Path) -> String {
 }
 
 /// The prepared root: its fd, the host's `/dev/null` (opened in this mount
-/// namespace, so it can be a bind source for masking), how many of the
-/// spec's mounts are done, and which later steps [`ahead`] took already.
+/// namespace, so it can be a bind source for masking), the spec's mounts
+/// left for [`prepare_rest`] (indices, in order), and which later steps
+/// [`ahead`] took already.
 pub struct Prepared {
     pub root: OwnedFd,
     pub devnull: OwnedFd,
-    done: usize,
+    left: Vec<usize>,
     devices_done: bool,
     paths_done: bool,
 }
 
 /// Binds the rootfs onto itself (so it is a mount point `pivot_root` can
-/// use), applies the root propagation, and performs the spec's mounts up to
-/// the first `cgroup` mount: those need the process to be in its cgroup
-/// already, so [`prepare_rest`] does them, with the devices, once it is.
+/// use), applies the root propagation, and performs the spec's mounts but
+/// those [`deferred`]: the `cgroup` mounts need the process to be in its
+/// cgroup already, so [`prepare_rest`] does them, with what depends on
+/// them, once it is.
 pub fn prepare(plan: &Plan) -> Result<Prepared> {
     let devnull = open_devnull()?;
     mount::set_propagation(
@@ -62,21 +64,50 @@ pub fn prepare(plan: &Plan) -> Result<Prepared> {
 
     let userns = plan.namespaces.has(LinuxNamespaceType::User);
     let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
-    let done = plan
-        .mounts
-        .iter()
-        .position(|m| m.kind == MountKind::Cgroup)
-        .unwrap_or(plan.mounts.len());
-    for m in &plan.mounts[..done] {
-        mount_one(root.as_fd(), m, userns, cgroupns, None)?;
+    let left = deferred(plan);
+    for (i, m) in plan.mounts.iter().enumerate() {
+        if !left.contains(&i) {
+            mount_one(root.as_fd(), m, userns, cgroupns, None)?;
+        }
     }
     Ok(Prepared {
         root,
         devnull,
-        done,
+        left,
         devices_done: false,
         paths_done: false,
     })
+}
+
+/// The mounts that wait until the process is in its cgroup (indices, in
+/// the spec's order): each `cgroup` mount, and each later mount on, under
+/// or above one that waits. The others do not depend on those, so they go
+/// first, in their order: Docker's spec puts `/dev/mqueue`, `/dev/shm` and
+/// the `/etc` files after `/sys/fs/cgroup`. Where a bind's source lies
+/// inside the rootfs, a mount moved ahead could change what it binds, so
+/// then everything from the first `cgroup` mount on waits (in order).
+fn deferred(plan: &Plan) -> Vec<usize> {
+    let Some(first) = plan.mounts.iter().position(|m| m.kind == MountKind::Cgroup) else {
+        return Vec::new();
+    };
+    let sources_inside = plan
+        .mounts
+        .iter()
+        .any(|m| matches!(&m.kind, MountKind::Bind { source } if nested(source, &plan.rootfs)));
+    if sources_inside {
+        return (first..plan.mounts.len()).collect();
+    }
+    let mut left: Vec<usize> = Vec::new();
+    for (i, m) in plan.mounts.iter().enumerate().skip(first) {
+        let waits = m.kind == MountKind::Cgroup
+            || left
+                .iter()
+                .any(|&j| nested(&plan.mounts[j].destination, &m.destination));
+        if waits {
+            left.push(i);
+        }
+    }
+    left
 }
 
 /// Whether `a` and `b` are the same path or one holds the other.
@@ -89,7 +120,7 @@ fn nested(a: &Path, b: &Path) -> bool {
 /// [`steps_ahead`]): the init does them while the parent still creates the
 /// cgroup, instead of after.
 pub fn ahead(plan: &Plan, p: &mut Prepared, paths: bool, console: bool) -> Result<()> {
-    let go = steps_ahead(plan, p.done, paths, console);
+    let go = steps_ahead(plan, &p.left, paths, console);
     if go.devices {
         if !dev_is_bind(plan) {
             make_devices(plan, p.root.as_fd())?;
@@ -110,16 +141,18 @@ struct Ahead {
     paths: bool,
 }
 
-/// Which later steps can go before the mounts `plan.mounts[done..]`. The
+/// Which later steps can go before the mounts `left` (indices). The
 /// devices and `/dev` symlinks, when none of those mounts is on, under or
 /// above `/dev` or a device. The masked and read-only paths after them,
 /// when `paths` allows it (the caller: no hook sees the root in between)
 /// and none of them touches a mount left, a read-only tmpfs (made
 /// read-only in [`finish`], after them) or, with a `console`,
 /// `/dev/console` (bound to the terminal after this).
-fn steps_ahead(plan: &Plan, done: usize, paths: bool, console: bool) -> Ahead {
-    let left = &plan.mounts[done..];
-    let touches_left = |path: &Path| left.iter().any(|m| nested(&m.destination, path));
+fn steps_ahead(plan: &Plan, left: &[usize], paths: bool, console: bool) -> Ahead {
+    let touches_left = |path: &Path| {
+        left.iter()
+            .any(|&i| nested(&plan.mounts[i].destination, path))
+    };
     let devices = dev_is_bind(plan)
         || (!touches_left(Path::new("/dev"))
             && !plan.devices.iter().any(|d| touches_left(&d.path)));
@@ -141,14 +174,20 @@ fn steps_ahead(plan: &Plan, done: usize, paths: bool, console: bool) -> Ahead {
     Ahead { devices, paths }
 }
 
-/// The mounts [`prepare`] left (from the first `cgroup` mount on), then the
-/// devices and `/dev` symlinks. The process is in `cgroup` by now.
+/// The mounts [`prepare`] left, then the devices and `/dev` symlinks unless
+/// [`ahead`] made them. The process is in `cgroup` by now.
 pub fn prepare_rest(plan: &Plan, p: &Prepared, cgroup: &Cgroup) -> Result<()> {
     let root = &p.root;
     let userns = plan.namespaces.has(LinuxNamespaceType::User);
     let cgroupns = plan.namespaces.has(LinuxNamespaceType::Cgroup);
-    for m in &plan.mounts[p.done..] {
-        mount_one(root.as_fd(), m, userns, cgroupns, Some(cgroup))?;
+    for &i in &p.left {
+        mount_one(
+            root.as_fd(),
+            &plan.mounts[i],
+            userns,
+            cgroupns,
+            Some(cgroup),
+        )?;
     }
     if !p.devices_done && !dev_is_bind(plan) {
         make_devices(plan, root.as_fd())?;
@@ -608,26 +647,28 @@ fn is_initramfs() -> bool {
 mod tests {
     use super::*;
 
-    /// runc's default spec (root `/`, which exists everywhere), changed by `edit`.
+    /// A directory that exists wherever the tests run, as the rootfs.
+    const ROOTFS: &str = env!("CARGO_MANIFEST_DIR");
+
+    /// runc's default spec (root [`ROOTFS`]), changed by `edit`.
     fn plan_with(edit: impl FnOnce(&mut serde_json::Value)) -> Plan {
         let mut v = crate::spec::default_spec(false);
-        v["root"]["path"] = "/".into();
+        v["root"]["path"] = ROOTFS.into();
         edit(&mut v);
         let spec = serde_json::from_value(v).expect("spec");
         crate::plan::plan(spec, PathBuf::from("/")).expect("plan")
     }
 
-    fn first_cgroup(plan: &Plan) -> usize {
-        plan.mounts
-            .iter()
-            .position(|m| m.kind == MountKind::Cgroup)
-            .expect("a cgroup mount")
-    }
-
     #[test]
     fn runc_defaults_go_ahead_of_the_cgroup_mount() {
         let plan = plan_with(|_| {});
-        let done = first_cgroup(&plan);
+        let done = deferred(&plan);
+        assert_eq!(
+            done,
+            [plan.mounts.len() - 1],
+            "runc's cgroup mount is its last"
+        );
+        let done = &done[..];
         let all = Ahead {
             devices: true,
             paths: true,
@@ -647,20 +688,6 @@ mod tests {
 
     #[test]
     fn a_mount_left_on_dev_or_a_masked_path_keeps_them_in_order() {
-        // A /dev tmpfs after the cgroup mount: devices and paths wait.
-        let plan = plan_with(|v| {
-            let mounts = v["mounts"].as_array_mut().expect("mounts");
-            let dev = mounts.remove(1);
-            assert_eq!(dev["destination"], "/dev");
-            mounts.push(dev);
-        });
-        let none = Ahead {
-            devices: false,
-            paths: false,
-        };
-        assert_eq!(steps_ahead(&plan, first_cgroup(&plan), true, false), none);
-        // A bind over /proc/sys after the cgroup mount: /proc/sys is
-        // read-only only once that bind is there.
         let plan = plan_with(|v| {
             v["mounts"]
                 .as_array_mut()
@@ -670,12 +697,26 @@ mod tests {
                     "options": ["rbind"]
                 }));
         });
+        let at = |dest: &str| {
+            plan.mounts
+                .iter()
+                .position(|m| m.destination == Path::new(dest))
+                .expect(dest)
+        };
+        // /dev left: devices and paths wait.
+        let none = Ahead {
+            devices: false,
+            paths: false,
+        };
+        assert_eq!(steps_ahead(&plan, &[at("/dev")], true, false), none);
+        // A bind over /proc/sys left: /proc/sys is read-only only once that
+        // bind is there.
         let devices_only = Ahead {
             devices: true,
             paths: false,
         };
         assert_eq!(
-            steps_ahead(&plan, first_cgroup(&plan), true, false),
+            steps_ahead(&plan, &[at("/proc/sys")], true, false),
             devices_only
         );
         // Masking /dev/console would come before the terminal's bind.
@@ -685,11 +726,67 @@ mod tests {
                 .expect("maskedPaths")
                 .push("/dev/console".into());
         });
-        let done = first_cgroup(&plan);
+        let done = &deferred(&plan)[..];
         assert_eq!(steps_ahead(&plan, done, true, true), devices_only);
         assert!(steps_ahead(&plan, done, true, false).paths);
         // Nothing left to mount: everything may go.
-        assert!(steps_ahead(&plan, plan.mounts.len(), true, false).paths);
+        assert!(steps_ahead(&plan, &[], true, false).paths);
+    }
+
+    /// runc's default mounts in the order of Docker's spec.
+    fn docker_order(v: &mut serde_json::Value) {
+        let order = [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/dev/mqueue",
+            "/dev/shm",
+        ];
+        let mounts = v["mounts"].as_array_mut().expect("mounts");
+        mounts.sort_by_key(|m| order.iter().position(|d| m["destination"] == *d));
+        assert_eq!(mounts.len(), order.len());
+    }
+
+    #[test]
+    fn only_the_cgroup_mount_and_what_nests_with_it_wait() {
+        let bind = |dest: &str, source: &str| {
+            serde_json::json!({"destination": dest, "type": "bind", "source": source,
+                "options": ["rbind"]})
+        };
+        // Docker's order: /dev/mqueue, /dev/shm and the /etc files after
+        // /sys/fs/cgroup go first; a bind under /sys/fs/cgroup waits.
+        let plan = plan_with(|v| {
+            docker_order(v);
+            let mounts = v["mounts"].as_array_mut().expect("mounts");
+            mounts.push(bind("/etc/hosts", "/etc/hosts"));
+            mounts.push(bind("/sys/fs/cgroup/x", "/tmp"));
+            mounts.push(bind("/sys/fs/cgroup/x/y", "/tmp"));
+        });
+        let dests = |left: &[usize]| -> Vec<PathBuf> {
+            left.iter()
+                .map(|&i| plan.mounts[i].destination.clone())
+                .collect()
+        };
+        assert_eq!(
+            dests(&deferred(&plan)),
+            ["/sys/fs/cgroup", "/sys/fs/cgroup/x", "/sys/fs/cgroup/x/y"].map(PathBuf::from)
+        );
+        // A bind from inside the rootfs could see a mount moved ahead:
+        // everything from the cgroup mount on waits.
+        let plan = plan_with(|v| {
+            docker_order(v);
+            let mounts = v["mounts"].as_array_mut().expect("mounts");
+            mounts.push(bind("/mnt", &format!("{ROOTFS}/src")));
+        });
+        let n = plan.mounts.len();
+        assert_eq!(deferred(&plan), (4..n).collect::<Vec<_>>());
+        // No cgroup mount: nothing waits.
+        let plan = plan_with(|v| {
+            v["mounts"].as_array_mut().expect("mounts").pop();
+        });
+        assert!(deferred(&plan).is_empty());
     }
 
     #[test]
