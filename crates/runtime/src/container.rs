@@ -429,6 +429,8 @@ impl Runtime {
             hooks: plan.spec.hooks().clone(),
             seccomp: linux.seccomp().clone(),
         };
+        // Written while the init sets up; put in place once it is ready.
+        let staged = record.stage(&self.root)?;
         loop {
             match parent_chan
                 .recv::<ToParent>()
@@ -449,7 +451,7 @@ impl Runtime {
                 None => return Err(Error::Init(init_death(pid))),
             }
         }
-        record.save(&self.root)?;
+        staged.commit()?;
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }

@@ -60,6 +60,19 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
+/// A record written but not yet in place (see [`Record::stage`]).
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Puts the staged record in place of `state.json`.
+    pub fn commit(self) -> Result<()> {
+        fs::rename(&self.tmp, &self.path).map_err(io_err("renaming", &self.tmp))
+    }
+}
+
 impl Record {
     pub fn load(root: &Path, id: &str) -> Result<Self> {
         check_id(id)?;
@@ -82,6 +95,13 @@ impl Record {
     /// No fsync: the runtime root lives on tmpfs (/run), which a power loss
     /// empties anyway, and containers do not outlive a reboot.
     pub fn save(&self, root: &Path) -> Result<()> {
+        self.stage(root)?.commit()
+    }
+
+    /// Writes the record beside `state.json` without replacing it yet:
+    /// [`Staged::commit`] does, atomically. `create` stages while the init
+    /// still sets up, so only the rename is left once it is ready.
+    pub fn stage(&self, root: &Path) -> Result<Staged> {
         let d = dir(root, &self.id);
         let tmp = d.join(".state.json.tmp");
         let data = serde_json::to_vec(self).map_err(|e| Error::State {
@@ -90,8 +110,10 @@ impl Record {
         })?;
         let mut f = fs::File::create(&tmp).map_err(io_err("creating", &tmp))?;
         f.write_all(&data).map_err(io_err("writing", &tmp))?;
-        fs::rename(&tmp, d.join(STATE_FILE)).map_err(io_err("renaming", &tmp))?;
-        Ok(())
+        Ok(Staged {
+            tmp,
+            path: d.join(STATE_FILE),
+        })
     }
 
     /// The container's status now, derived from the kernel, not stored.
