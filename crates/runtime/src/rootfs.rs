@@ -430,12 +430,19 @@ fn create_device(
     let dir = &dirs[idx].1;
     let dev = rustix::fs::makedev(d.major as u32, d.minor as u32);
     if !userns {
-        let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
         let ftype = FileType::from_raw_mode(d.mode);
         let mode = Mode::from_raw_mode(d.mode & 0o7777);
-        match rustix::fs::mknodat(dir, name, ftype, mode, dev) {
-            Ok(()) => {}
-            Err(e) => return Err(sys(what("creating device", &d.path))(e.into())),
+        // Usually a fresh /dev: whatever the rootfs has there is replaced
+        // only when it is found.
+        let made = match rustix::fs::mknodat(dir, name, ftype, mode, dev) {
+            Err(rustix::io::Errno::EXIST) => {
+                let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+                rustix::fs::mknodat(dir, name, ftype, mode, dev)
+            }
+            r => r,
+        };
+        if let Err(e) = made {
+            return Err(sys(what("creating device", &d.path))(e.into()));
         }
         rustix::fs::chownat(
             dir,
