@@ -108,6 +108,56 @@ fn process_settings_reach_the_container() {
 }
 
 #[test]
+fn cgroupns_host_and_private_as_docker() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let cgroups = |mode: &str| {
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroupns",
+            mode,
+            b.image(),
+            "cat",
+            "/proc/self/cgroup",
+        ])
+    };
+    // Its own namespace: every hierarchy's root is the container's cgroup.
+    let out = cgroups("private");
+    assert!(
+        !out.is_empty() && out.lines().all(|l| l.ends_with(":/")),
+        "{out}"
+    );
+    // The host's: the host's paths, which name the container's cgroup.
+    let out = cgroups("host");
+    assert!(
+        !out.is_empty() && out.lines().all(|l| l.contains("/berth-")),
+        "{out}"
+    );
+    let mode_of = |args: &[&str]| {
+        let mut create = vec!["create", "--network", "none"];
+        create.extend_from_slice(args);
+        create.extend_from_slice(&[b.image(), "true"]);
+        let id = b.ok(&create).trim().to_owned();
+        let mode = b.ok(&["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", &id]);
+        b.ok(&["rm", &id]);
+        mode.trim().to_owned()
+    };
+    assert_eq!(mode_of(&["--cgroupns", "host"]), "host");
+    assert_eq!(mode_of(&["--cgroupns", "private"]), "private");
+    // Docker's default: private on a cgroup v2 host, the host's on v1.
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(mode_of(&[]), if v2 { "private" } else { "host" });
+    let o = b.run(&["run", "--rm", "--cgroupns", "shared", b.image(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_stderr_mentions(&o, "cgroup namespace mode");
+}
+
+#[test]
 fn detached_run_then_logs_follow_wait_and_ps() {
     if !privileged() {
         return;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::error::{io_err, Error, Result};
 use crate::imageconfig::RunConfig;
-use crate::options::{ContainerOptions, MountKind, MountSpec, NetworkMode};
+use crate::options::{CgroupnsMode, ContainerOptions, MountKind, MountSpec, NetworkMode};
 use crate::record::{write_json, Record, State};
 use crate::{ids, Engine};
 
@@ -60,6 +60,10 @@ impl Engine {
         };
         opts.name = Some(name.clone());
         undo.name = Some(name.clone());
+        if opts.cgroupns.is_none() {
+            let layout = berth_cgroups::detect(&self.cgroup_root)?;
+            opts.cgroupns = Some(CgroupnsMode::default_for(layout));
+        }
 
         let paths = self.paths(&id);
         fs::create_dir_all(self.containers_dir())

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::lifecycle::Container;
-use crate::options::{MountKind, NetworkMode};
+use crate::options::{CgroupnsMode, MountKind, NetworkMode};
 use crate::record::Status;
 use crate::Engine;
 
@@ -88,6 +88,7 @@ impl Engine {
                 "Binds": binds,
                 "LogConfig": {"Type": "json-file", "Config": log_config(o)},
                 "NetworkMode": o.network.name(),
+                "CgroupnsMode": o.cgroupns.unwrap_or(CgroupnsMode::Private).name(),
                 "PortBindings": port_bindings(o),
                 "PublishAllPorts": o.net.publish_all,
                 "Dns": o.net.dns,

@@ -42,6 +42,10 @@ pub struct ContainerOptions {
     pub network: NetworkMode,
     #[serde(default)]
     pub net: NetOptions,
+    /// `--cgroupns`; `None` until `create` settles Docker's default (and in
+    /// records older than the flag, whose containers got their own).
+    #[serde(default)]
+    pub cgroupns: Option<CgroupnsMode>,
     pub auto_remove: bool,
     pub log: LogOptions,
 }
@@ -93,6 +97,50 @@ impl Default for NetworkMode {
     /// Docker's default: the default bridge network.
     fn default() -> Self {
         NetworkMode::Bridge(DEFAULT_NETWORK.to_owned())
+    }
+}
+
+/// `--cgroupns`: whether the container gets a cgroup namespace of its own.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupnsMode {
+    /// Its own: its cgroup is the root it sees.
+    Private,
+    /// The host's: it sees the host's cgroup paths.
+    Host,
+}
+
+impl CgroupnsMode {
+    /// Docker's default (`default-cgroupns-mode`): private on a cgroup v2
+    /// host, the host's on v1 and hybrid hosts.
+    pub fn default_for(layout: berth_cgroups::Layout) -> CgroupnsMode {
+        match layout {
+            berth_cgroups::Layout::Unified => CgroupnsMode::Private,
+            _ => CgroupnsMode::Host,
+        }
+    }
+
+    /// As `docker inspect` shows it (`HostConfig.CgroupnsMode`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CgroupnsMode::Private => "private",
+            CgroupnsMode::Host => "host",
+        }
+    }
+}
+
+impl FromStr for CgroupnsMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "private" => Ok(CgroupnsMode::Private),
+            "host" => Ok(CgroupnsMode::Host),
+            _ => Err(invalid(
+                "cgroup namespace mode",
+                s,
+                "expected host or private",
+            )),
+        }
     }
 }
 

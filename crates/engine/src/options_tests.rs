@@ -184,3 +184,30 @@ fn network_flags_conflicting_with_the_mode_are_refused() {
     };
     assert!(bad_host.check(&NetworkMode::default(), None).is_err());
 }
+
+#[test]
+fn cgroupns_modes_and_docker_defaults() {
+    assert_eq!("host".parse::<CgroupnsMode>().unwrap(), CgroupnsMode::Host);
+    assert_eq!(
+        "private".parse::<CgroupnsMode>().unwrap(),
+        CgroupnsMode::Private
+    );
+    let err = "shared".parse::<CgroupnsMode>().unwrap_err().to_string();
+    assert!(
+        err.contains("shared") && err.contains("host or private"),
+        "{err}"
+    );
+    use berth_cgroups::Layout;
+    assert_eq!(
+        CgroupnsMode::default_for(Layout::Unified),
+        CgroupnsMode::Private
+    );
+    assert_eq!(
+        CgroupnsMode::default_for(Layout::Hybrid),
+        CgroupnsMode::Host
+    );
+    assert_eq!(
+        CgroupnsMode::default_for(Layout::Legacy),
+        CgroupnsMode::Host
+    );
+}

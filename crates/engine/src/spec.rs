@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{invalid, Result};
 use crate::imageconfig::RunConfig;
 use crate::network::NetNs;
-use crate::options::{ContainerOptions, MountKind, NetworkMode};
+use crate::options::{CgroupnsMode, ContainerOptions, MountKind, NetworkMode};
 use crate::user::ResolvedUser;
 
 /// The capabilities Docker grants by default.
@@ -320,8 +320,10 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
     ];
+    if i.opts.cgroupns != Some(CgroupnsMode::Host) {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     match i.netns {
         NetNs::Host => {}
         NetNs::New => namespaces.push(json!({"type": "network"})),

@@ -189,3 +189,33 @@ fn relative_workdir_is_refused() {
     let caps = capabilities(&o, &[]);
     assert!(build(&inputs_for(&o, &image, &user, &e, &caps, &[])).is_err());
 }
+
+#[test]
+fn cgroup_namespace_follows_cgroupns() {
+    let image = RunConfig::default();
+    let user = ResolvedUser {
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        home: "/root".into(),
+    };
+    let e = etc();
+    let has_cgroupns = |mode: Option<CgroupnsMode>| {
+        let o = ContainerOptions {
+            cmd: vec!["true".into()],
+            cgroupns: mode,
+            ..Default::default()
+        };
+        let caps = capabilities(&o, &[]);
+        let s = build(&inputs_for(&o, &image, &user, &e, &caps, &[])).unwrap();
+        s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "cgroup")
+    };
+    assert!(has_cgroupns(Some(CgroupnsMode::Private)));
+    assert!(!has_cgroupns(Some(CgroupnsMode::Host)));
+    // A record from before the flag: its container had its own.
+    assert!(has_cgroupns(None));
+}

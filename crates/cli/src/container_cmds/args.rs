@@ -104,6 +104,10 @@ pub struct CreateArgs {
     /// Set metadata on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Cgroup namespace: host or private (default: private on cgroup v2
+    /// hosts, host on v1, as Docker).
+    #[arg(long = "cgroupns")]
+    pub cgroupns: Option<String>,
     /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name).
     #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
@@ -274,6 +278,10 @@ impl CreateArgs {
             labels,
             net: self.net_options(&network)?,
             network,
+            cgroupns: match self.cgroupns.as_deref() {
+                None | Some("") => None,
+                Some(m) => Some(m.parse()?),
+            },
             auto_remove: self.rm,
             log,
         })
