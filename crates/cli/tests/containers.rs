@@ -108,6 +108,75 @@ fn process_settings_reach_the_container() {
 }
 
 #[test]
+fn shm_size_and_sysctls_reach_the_container_and_not_the_host() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let host_shmmax = std::fs::read_to_string("/proc/sys/kernel/shmmax").expect("shmmax");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--shm-size",
+        "96m",
+        "--sysctl",
+        "kernel.shmmax=12345678",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        b.image(),
+        "sh",
+        "-c",
+        "df -k /dev/shm | tail -n 1; cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0].split_whitespace().nth(1), Some("98304"), "{out}");
+    assert_eq!(&lines[1..], ["12345678", "1"]);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmax").expect("shmmax"),
+        host_shmmax
+    );
+    let id = b.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--sysctl",
+        "kernel.sem=250 32000 32 128",
+        b.image(),
+        "true",
+    ]);
+    let id = id.trim();
+    let shown = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.ShmSize}} {{json .HostConfig.Sysctls}}",
+        id,
+    ]);
+    assert_eq!(
+        shown.trim(),
+        r#"67108864 {"kernel.sem":"250 32000 32 128"}"#
+    );
+    b.ok(&["rm", id]);
+    for (flags, why) in [
+        (
+            &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"][..],
+            "host's network",
+        ),
+        (&["--sysctl", "vm.swappiness=1"][..], "not namespaced"),
+        (&["--shm-size", "0"][..], "shm size"),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[b.image(), "true"]);
+        let o = b.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{flags:?}");
+        assert_stderr_mentions(&o, why);
+    }
+}
+
+#[test]
 fn cgroupns_host_and_private_as_docker() {
     if !privileged() {
         return;

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::lifecycle::Container;
-use crate::options::{CgroupnsMode, MountKind, NetworkMode};
+use crate::options::{CgroupnsMode, MountKind, NetworkMode, DEFAULT_SHM_SIZE};
 use crate::record::Status;
 use crate::Engine;
 
@@ -116,6 +116,8 @@ impl Engine {
                     "PathOnHost": d.host, "PathInContainer": d.container,
                     "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
                 "Init": o.init,
+                "ShmSize": o.shm_size.unwrap_or(DEFAULT_SHM_SIZE),
+                "Sysctls": o.sysctls,
             },
             "GraphDriver": {"Name": "overlay", "Data": {
                 "LowerDir": r.layers.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),

@@ -46,6 +46,12 @@ pub struct ContainerOptions {
     /// records older than the flag, whose containers got their own).
     #[serde(default)]
     pub cgroupns: Option<CgroupnsMode>,
+    /// `--shm-size` in bytes; Docker's 64 MiB when `None`.
+    #[serde(default)]
+    pub shm_size: Option<i64>,
+    /// `--sysctl`: namespaced kernel parameters (see [`check_sysctl`]).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub log: LogOptions,
 }
@@ -673,6 +679,55 @@ impl FromStr for DeviceSpec {
 }
 
 /// `512m`, `1g`, `1024` (bytes), as Docker's `-m` takes them.
+/// Docker's default size of `/dev/shm`.
+pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
+/// `--sysctl KEY=VALUE`, checked as Docker checks it: only the parameters
+/// a container's own namespaces hold (IPC's `kernel.msg*`, `kernel.sem`,
+/// `kernel.shm*`, `fs.mqueue.*`, and `net.*` unless the network is the
+/// host's), as anything else would change the host.
+pub fn parse_sysctl(s: &str, network: &NetworkMode) -> Result<(String, String)> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err(invalid("sysctl", s, "expected KEY=VALUE"));
+    };
+    let key = key.trim();
+    check_sysctl(key, network).map_err(|why| invalid("sysctl", s, why))?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+fn check_sysctl(key: &str, network: &NetworkMode) -> std::result::Result<(), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if key.is_empty() || key.contains(['/', ' ']) || key.split('.').any(str::is_empty) {
+        return Err(format!("{key:?} is not a sysctl name"));
+    }
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        return match network {
+            NetworkMode::Host => Err(format!(
+                "{key} would change the host's network namespace (--network host)"
+            )),
+            NetworkMode::Container(c) => Err(format!(
+                "{key} would change the network namespace of container {c}"
+            )),
+            _ => Ok(()),
+        };
+    }
+    Err(format!(
+        "{key} is not namespaced: only kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.* and net.* may be set"
+    ))
+}
+
 pub fn parse_bytes(s: &str) -> Result<i64> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);

@@ -211,3 +211,38 @@ fn cgroupns_modes_and_docker_defaults() {
         CgroupnsMode::Host
     );
 }
+
+#[test]
+fn sysctls_are_limited_to_the_containers_namespaces() {
+    let bridge = NetworkMode::Bridge(DEFAULT_NETWORK.into());
+    assert_eq!(
+        parse_sysctl("net.ipv4.ip_forward=1", &bridge).unwrap(),
+        ("net.ipv4.ip_forward".to_owned(), "1".to_owned())
+    );
+    assert_eq!(
+        parse_sysctl("kernel.shmmax=4096", &NetworkMode::Host)
+            .unwrap()
+            .1,
+        "4096"
+    );
+    assert!(parse_sysctl("fs.mqueue.msg_max=20", &NetworkMode::None).is_ok());
+    let refused = |s: &str, n: &NetworkMode, why: &str| {
+        let e = parse_sysctl(s, n).unwrap_err().to_string();
+        assert!(e.contains(why), "{s}: {e}");
+    };
+    refused(
+        "net.ipv4.ip_forward=1",
+        &NetworkMode::Host,
+        "host's network",
+    );
+    refused(
+        "net.core.somaxconn=1",
+        &NetworkMode::Container("db".into()),
+        "container db",
+    );
+    refused("vm.swappiness=1", &bridge, "not namespaced");
+    refused("kernel.hostname=x", &bridge, "not namespaced");
+    refused("net..x=1", &bridge, "not a sysctl name");
+    refused("net/ipv4=1", &bridge, "not a sysctl name");
+    refused("net.ipv4.ip_forward", &bridge, "KEY=VALUE");
+}

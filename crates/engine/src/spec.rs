@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{invalid, Result};
 use crate::imageconfig::RunConfig;
 use crate::network::NetNs;
-use crate::options::{CgroupnsMode, ContainerOptions, MountKind, NetworkMode};
+use crate::options::{CgroupnsMode, ContainerOptions, MountKind, NetworkMode, DEFAULT_SHM_SIZE};
 use crate::user::ResolvedUser;
 
 /// The capabilities Docker grants by default.
@@ -342,6 +342,9 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
+    if !i.opts.sysctls.is_empty() {
+        linux["sysctl"] = json!(i.opts.sysctls);
+    }
     if let Some(s) = &i.seccomp {
         linux["seccomp"] = s.clone();
     }
@@ -418,7 +421,8 @@ fn mounts(i: &Inputs<'_>) -> Vec<Value> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+               "options": ["nosuid", "noexec", "nodev", "mode=1777",
+                           format!("size={}", i.opts.shm_size.unwrap_or(DEFAULT_SHM_SIZE))]}),
     ];
     let user_targets: Vec<&str> = i.mounts.iter().map(|m| m.target.as_str()).collect();
     for (dst, src) in [

@@ -104,6 +104,12 @@ pub struct CreateArgs {
     /// Set metadata on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Size of /dev/shm (default 64m).
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Namespaced kernel parameters (KEY=VALUE).
+    #[arg(long = "sysctl")]
+    pub sysctl: Vec<String>,
     /// Cgroup namespace: host or private (default: private on cgroup v2
     /// hosts, host on v1, as Docker).
     #[arg(long = "cgroupns")]
@@ -218,6 +224,11 @@ impl CreateArgs {
             parse_signal(s)?;
         }
         let network: NetworkMode = self.network.parse()?;
+        let sysctls = self
+            .sysctl
+            .iter()
+            .map(|s| berth_engine::options::parse_sysctl(s, &network))
+            .collect::<Result<_>>()?;
         let labels = super::parse_labels(&self.label);
         Ok(ContainerOptions {
             name: self.name.clone(),
@@ -282,6 +293,20 @@ impl CreateArgs {
                 None | Some("") => None,
                 Some(m) => Some(m.parse()?),
             },
+            shm_size: match self.shm_size.as_deref() {
+                None => None,
+                Some(v) => match parse_bytes(v)? {
+                    n if n > 0 => Some(n),
+                    _ => {
+                        return Err(berth_engine::error::invalid(
+                            "shm size",
+                            v,
+                            "must be greater than 0",
+                        ))
+                    }
+                },
+            },
+            sysctls,
             auto_remove: self.rm,
             log,
         })
