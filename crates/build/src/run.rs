@@ -125,7 +125,7 @@ pub fn run(
         },
         ..Default::default()
     };
-    let user = berth_engine::user::resolve_in(place.rootfs, &spec_in.user)
+    let user = berth_engine::user::resolve_in(place.rootfs, &spec_in.user, &[])
         .map_err(|e| BuildError::Step(format!("USER {}: {e}", spec_in.user)))?;
     let caps: Vec<String> = spec::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     let seccomp = serde_json::to_value(berth_seccomp::default_profile(&caps))

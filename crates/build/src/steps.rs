@@ -266,7 +266,7 @@ impl Builder<'_> {
         if user.is_empty() {
             return Ok(Attrs::default());
         }
-        let u = berth_engine::user::resolve_in(rootfs, user)
+        let u = berth_engine::user::resolve_in(rootfs, user, &[])
             .map_err(|e| BuildError::Step(format!("USER {user}: {e}")))?;
         Ok(Attrs {
             uid: u.uid,
@@ -288,13 +288,13 @@ impl Builder<'_> {
             Some((u, g)) => (u, Some(g)),
             None => (spec, None),
         };
-        let user = berth_engine::user::resolve_in(rootfs, u)
+        let user = berth_engine::user::resolve_in(rootfs, u, &[])
             .map_err(|e| BuildError::Step(format!("--chown={spec}: {e}")))?;
         // Docker: a user without a group gets the same number as gid.
         let gid = match g {
             None => user.uid,
             Some(g) => {
-                berth_engine::user::resolve_in(rootfs, &format!("{u}:{g}"))
+                berth_engine::user::resolve_in(rootfs, &format!("{u}:{g}"), &[])
                     .map_err(|e| BuildError::Step(format!("--chown={spec}: {e}")))?
                     .gid
             }

@@ -108,6 +108,54 @@ fn process_settings_reach_the_container() {
 }
 
 #[test]
+fn group_add_names_and_gids() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "www",
+        "--group-add",
+        "4242",
+        "--group-add",
+        "root",
+        b.image(),
+        "id",
+        "-G",
+    ]);
+    // The kernel keeps supplementary groups sorted.
+    assert_eq!(out, "33 0 50 4242\n");
+    let id = b.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--group-add",
+        "4242",
+        b.image(),
+        "true",
+    ]);
+    let id = id.trim();
+    let shown = b.ok(&["inspect", "-f", "{{json .HostConfig.GroupAdd}}", id]);
+    assert_eq!(shown.trim(), r#"["4242"]"#);
+    b.ok(&["rm", id]);
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--group-add",
+        "no-such-group",
+        b.image(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_stderr_mentions(&o, "no-such-group");
+}
+
+#[test]
 fn shm_size_and_sysctls_reach_the_container_and_not_the_host() {
     if !privileged() {
         return;

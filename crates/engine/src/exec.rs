@@ -141,7 +141,7 @@ impl Engine {
             .or_else(|| r.options.user.clone())
             .or_else(|| r.config.user.clone())
             .unwrap_or_default();
-        let user = crate::user::resolve_in(&paths.rootfs(), &user_spec)?;
+        let user = crate::user::resolve_in(&paths.rootfs(), &user_spec, &r.options.group_add)?;
         let mut opts = r.options.clone();
         opts.env.extend(req.env.iter().cloned());
         opts.tty = req.tty;

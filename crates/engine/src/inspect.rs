@@ -118,6 +118,7 @@ impl Engine {
                 "Init": o.init,
                 "ShmSize": o.shm_size.unwrap_or(DEFAULT_SHM_SIZE),
                 "Sysctls": o.sysctls,
+                "GroupAdd": o.group_add,
             },
             "GraphDriver": {"Name": "overlay", "Data": {
                 "LowerDir": r.layers.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),

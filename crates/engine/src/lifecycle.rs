@@ -503,7 +503,7 @@ pub fn write_spec(
         .clone()
         .or_else(|| record.config.user.clone())
         .unwrap_or_default();
-    let user = crate::user::resolve_in(&rootfs, &user_spec)?;
+    let user = crate::user::resolve_in(&rootfs, &user_spec, &opts.group_add)?;
     let mounts = host_mounts(engine, record)?;
     let devices = host_devices(record)?;
     let bounding = spec::host_bounding();

@@ -52,6 +52,10 @@ pub struct ContainerOptions {
     /// `--sysctl`: namespaced kernel parameters (see [`check_sysctl`]).
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// `--group-add`: supplementary groups (names in the image's
+    /// /etc/group, or gids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
     pub auto_remove: bool,
     pub log: LogOptions,
 }

@@ -74,8 +74,14 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 }
 
 /// Resolves `spec` (`user`, `uid`, `user:group`, `uid:gid`; empty means
-/// root) against the passwd and group texts.
-pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
+/// root) against the passwd and group texts; `extra_groups` (`--group-add`:
+/// group names or gids) join the user's supplementary groups.
+pub fn resolve(
+    spec: &str,
+    extra_groups: &[String],
+    passwd: &str,
+    group: &str,
+) -> Result<ResolvedUser> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -119,6 +125,21 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
             }
         }
     }
+    for g in extra_groups {
+        let extra = match groups.iter().find(|e| e.name == *g) {
+            Some(e) => e.gid,
+            None => g.parse().map_err(|_| {
+                invalid(
+                    "group",
+                    g,
+                    "unable to find group: no matching entries in group file",
+                )
+            })?,
+        };
+        if !additional_gids.contains(&extra) {
+            additional_gids.push(extra);
+        }
+    }
     Ok(ResolvedUser {
         uid,
         gid,
@@ -129,7 +150,7 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
 
 /// Reads `etc/passwd` and `etc/group` of the rootfs (missing files read as
 /// empty) and resolves `spec`.
-pub fn resolve_in(rootfs: &Path, spec: &str) -> Result<ResolvedUser> {
+pub fn resolve_in(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<ResolvedUser> {
     let root = rustix::fs::open(
         rootfs,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -150,7 +171,12 @@ pub fn resolve_in(rootfs: &Path, spec: &str) -> Result<ResolvedUser> {
             Err(e) => Err(io_err("opening", rootfs.join(name))(e)),
         }
     };
-    resolve(spec, &read("etc/passwd")?, &read("etc/group")?)
+    resolve(
+        spec,
+        extra_groups,
+        &read("etc/passwd")?,
+        &read("etc/group")?,
+    )
 }
 
 #[cfg(test)]
@@ -163,18 +189,34 @@ mod tests {
 
     #[test]
     fn names_numbers_and_groups() {
-        let r = resolve("", PASSWD, GROUP).unwrap();
+        let r = resolve("", &[], PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (0, 0, "/root"));
-        let r = resolve("www", PASSWD, GROUP).unwrap();
+        let r = resolve("www", &[], PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid), (33, 33));
         assert_eq!(r.additional_gids, vec![50, 29]);
-        let r = resolve("33:staff", PASSWD, GROUP).unwrap();
+        let r = resolve("33:staff", &[], PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid), (33, 50));
-        let r = resolve("1234", PASSWD, GROUP).unwrap();
+        let r = resolve("1234", &[], PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (1234, 0, "/"));
-        let r = resolve("1234:77", PASSWD, GROUP).unwrap();
+        let r = resolve("1234:77", &[], PASSWD, GROUP).unwrap();
         assert_eq!(r.gid, 77);
-        assert!(resolve("nobody", PASSWD, GROUP).is_err());
-        assert!(resolve("www:nogroup", PASSWD, GROUP).is_err());
+        assert!(resolve("nobody", &[], PASSWD, GROUP).is_err());
+        assert!(resolve("www:nogroup", &[], PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn group_add_takes_names_and_gids_once() {
+        let extra = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r = resolve("", &extra(&["audio", "1000", "29"]), PASSWD, GROUP).unwrap();
+        assert_eq!(r.additional_gids, vec![29, 1000]);
+        let r = resolve("www", &extra(&["staff", "root"]), PASSWD, GROUP).unwrap();
+        assert_eq!(r.additional_gids, vec![50, 29, 0]);
+        let e = resolve("", &extra(&["wheel"]), PASSWD, GROUP)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("wheel") && e.contains("unable to find group"),
+            "{e}"
+        );
     }
 }

@@ -104,6 +104,9 @@ pub struct CreateArgs {
     /// Set metadata on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Add supplementary groups (names or gids).
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Size of /dev/shm (default 64m).
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
@@ -307,6 +310,7 @@ impl CreateArgs {
                 },
             },
             sysctls,
+            group_add: self.group_add.clone(),
             auto_remove: self.rm,
             log,
         })
