@@ -130,19 +130,14 @@ fn group_add_names_and_gids() {
     ]);
     // The kernel keeps supplementary groups sorted.
     assert_eq!(out, "33 0 50 4242\n");
-    let id = b.ok(&[
-        "create",
-        "--network",
-        "none",
-        "--group-add",
-        "4242",
-        b.image(),
-        "true",
-    ]);
-    let id = id.trim();
-    let shown = b.ok(&["inspect", "-f", "{{json .HostConfig.GroupAdd}}", id]);
-    assert_eq!(shown.trim(), r#"["4242"]"#);
-    b.ok(&["rm", id]);
+    assert_eq!(
+        inspect_created(
+            &b,
+            &["--group-add", "4242"],
+            "{{json .HostConfig.GroupAdd}}"
+        ),
+        r#"["4242"]"#
+    );
     let o = b.run(&[
         "run",
         "--rm",
@@ -186,27 +181,14 @@ fn shm_size_and_sysctls_reach_the_container_and_not_the_host() {
         std::fs::read_to_string("/proc/sys/kernel/shmmax").expect("shmmax"),
         host_shmmax
     );
-    let id = b.ok(&[
-        "create",
-        "--network",
-        "none",
-        "--sysctl",
-        "kernel.sem=250 32000 32 128",
-        b.image(),
-        "true",
-    ]);
-    let id = id.trim();
-    let shown = b.ok(&[
-        "inspect",
-        "-f",
-        "{{.HostConfig.ShmSize}} {{json .HostConfig.Sysctls}}",
-        id,
-    ]);
     assert_eq!(
-        shown.trim(),
+        inspect_created(
+            &b,
+            &["--sysctl", "kernel.sem=250 32000 32 128"],
+            "{{.HostConfig.ShmSize}} {{json .HostConfig.Sysctls}}"
+        ),
         r#"67108864 {"kernel.sem":"250 32000 32 128"}"#
     );
-    b.ok(&["rm", id]);
     for (flags, why) in [
         (
             &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"][..],
@@ -255,15 +237,7 @@ fn cgroupns_host_and_private_as_docker() {
         !out.is_empty() && out.lines().all(|l| l.contains("/berth-")),
         "{out}"
     );
-    let mode_of = |args: &[&str]| {
-        let mut create = vec!["create", "--network", "none"];
-        create.extend_from_slice(args);
-        create.extend_from_slice(&[b.image(), "true"]);
-        let id = b.ok(&create).trim().to_owned();
-        let mode = b.ok(&["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", &id]);
-        b.ok(&["rm", &id]);
-        mode.trim().to_owned()
-    };
+    let mode_of = |flags: &[&str]| inspect_created(&b, flags, "{{.HostConfig.CgroupnsMode}}");
     assert_eq!(mode_of(&["--cgroupns", "host"]), "host");
     assert_eq!(mode_of(&["--cgroupns", "private"]), "private");
     // Docker's default: private on a cgroup v2 host, the host's on v1.
@@ -1064,4 +1038,16 @@ fn an_attached_caller_killed_before_the_exit_leaves_it_to_the_shim() {
             .ok_or("--rm container never removed".to_owned())
     });
     assert!(!b.f.root.join("names").join(&removed).exists());
+}
+
+/// Creates a container (no network) with `flags`, prints `format` of its
+/// `inspect` (trimmed) and removes it.
+fn inspect_created(b: &Berth, flags: &[&str], format: &str) -> String {
+    let mut create = vec!["create", "--network", "none"];
+    create.extend_from_slice(flags);
+    create.extend_from_slice(&[b.image(), "true"]);
+    let id = b.ok(&create).trim().to_owned();
+    let shown = b.ok(&["inspect", "-f", format, &id]);
+    b.ok(&["rm", &id]);
+    shown.trim().to_owned()
 }
