@@ -108,6 +108,77 @@ fn process_settings_reach_the_container() {
 }
 
 #[test]
+fn soft_limits_cfs_blkio_oom_score_and_domainname() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--oom-score-adj",
+        "500",
+        "--domainname",
+        "example.org",
+        b.image(),
+        "sh",
+        "-c",
+        "cd /sys/fs/cgroup; cat memory/memory.soft_limit_in_bytes cpu/cpu.cfs_period_us \
+         cpu/cpu.cfs_quota_us /proc/self/oom_score_adj /proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(out, "33554432\n50000\n25000\n500\nexample.org\n");
+    // Without the flag the container gets 0, as under Docker.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        b.image(),
+        "cat",
+        "/proc/self/oom_score_adj",
+    ]);
+    assert_eq!(out, "0\n");
+    assert_eq!(
+        inspect_created(
+            &b,
+            &[
+                "--cpu-quota",
+                "30000",
+                "--blkio-weight",
+                "300",
+                "--oom-score-adj",
+                "-5"
+            ],
+            "{{.HostConfig.CpuQuota}} {{.HostConfig.BlkioWeight}} {{.HostConfig.OomScoreAdj}}"
+        ),
+        "30000 300 -5"
+    );
+    for (flags, why) in [
+        (
+            &["--cpus", "1", "--cpu-quota", "5000"][..],
+            "cannot be combined",
+        ),
+        (
+            &["-m", "32m", "--memory-reservation", "64m"][..],
+            "must not exceed",
+        ),
+        (&["--oom-score-adj", "2000"][..], "between -1000 and 1000"),
+    ] {
+        assert_refused(&b, flags, why);
+    }
+}
+
+#[test]
 fn group_add_names_and_gids() {
     if !privileged() {
         return;
@@ -197,12 +268,7 @@ fn shm_size_and_sysctls_reach_the_container_and_not_the_host() {
         (&["--sysctl", "vm.swappiness=1"][..], "not namespaced"),
         (&["--shm-size", "0"][..], "shm size"),
     ] {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(flags);
-        args.extend_from_slice(&[b.image(), "true"]);
-        let o = b.run(&args);
-        assert_eq!(o.status.code(), Some(125), "{flags:?}");
-        assert_stderr_mentions(&o, why);
+        assert_refused(&b, flags, why);
     }
 }
 
@@ -1050,4 +1116,14 @@ fn inspect_created(b: &Berth, flags: &[&str], format: &str) -> String {
     let shown = b.ok(&["inspect", "-f", format, &id]);
     b.ok(&["rm", &id]);
     shown.trim().to_owned()
+}
+
+/// `run --rm FLAGS IMAGE true` is refused with 125, naming `why`.
+fn assert_refused(b: &Berth, flags: &[&str], why: &str) {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[b.image(), "true"]);
+    let o = b.run(&args);
+    assert_eq!(o.status.code(), Some(125), "{flags:?}");
+    assert_stderr_mentions(&o, why);
 }

@@ -44,6 +44,7 @@ impl Drop for Undo<'_> {
 impl Engine {
     /// Creates a container; returns its id.
     pub fn create(&self, image: &ImageRef, mut opts: ContainerOptions) -> Result<String> {
+        opts.resources.check()?;
         let id = ids::new_id()?;
         let mut undo = Undo {
             engine: self,

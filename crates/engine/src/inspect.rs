@@ -119,6 +119,11 @@ impl Engine {
                 "ShmSize": o.shm_size.unwrap_or(DEFAULT_SHM_SIZE),
                 "Sysctls": o.sysctls,
                 "GroupAdd": o.group_add,
+                "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
+                "MemoryReservation": o.resources.memory_reservation.unwrap_or(0),
+                "CpuPeriod": o.resources.cpu_period.unwrap_or(0),
+                "CpuQuota": o.resources.cpu_quota.unwrap_or(0),
+                "BlkioWeight": o.resources.blkio_weight.unwrap_or(0),
             },
             "GraphDriver": {"Name": "overlay", "Data": {
                 "LowerDir": r.layers.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
@@ -127,6 +132,7 @@ impl Engine {
             "Mounts": mounts,
             "Config": {
                 "Hostname": hostname,
+                "Domainname": o.domainname.clone().unwrap_or_default(),
                 "User": o.user.clone().or_else(|| r.config.user.clone()).unwrap_or_default(),
                 "Tty": o.tty,
                 "OpenStdin": o.interactive,

@@ -56,6 +56,12 @@ pub struct ContainerOptions {
     /// /etc/group, or gids).
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// `--oom-score-adj`, -1000..1000.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// `--domainname`: the NIS domain name in the container's UTS namespace.
+    #[serde(default)]
+    pub domainname: Option<String>,
     pub auto_remove: bool,
     pub log: LogOptions,
 }
@@ -71,6 +77,63 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     pub cpuset_cpus: Option<String>,
     pub pids_limit: Option<i64>,
+    /// `--memory-reservation`: the soft limit, bytes.
+    pub memory_reservation: Option<i64>,
+    /// `--cpu-period` / `--cpu-quota`, microseconds (CFS).
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    /// `--blkio-weight`, 10-1000.
+    pub blkio_weight: Option<u16>,
+}
+
+impl Resources {
+    /// Docker's checks of the values against each other and their ranges.
+    pub fn check(&self) -> Result<()> {
+        if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
+            return Err(invalid(
+                "cpus",
+                &self.nano_cpus.unwrap_or(0).to_string(),
+                "--cpus cannot be combined with --cpu-period or --cpu-quota",
+            ));
+        }
+        if let Some(p) = self.cpu_period {
+            if !(1000..=1_000_000).contains(&p) {
+                return Err(invalid(
+                    "cpu period",
+                    &p.to_string(),
+                    "must be between 1000 and 1000000 microseconds",
+                ));
+            }
+        }
+        if let Some(q) = self.cpu_quota {
+            if q != -1 && q < 1000 {
+                return Err(invalid(
+                    "cpu quota",
+                    &q.to_string(),
+                    "must be at least 1000 microseconds (or -1 for none)",
+                ));
+            }
+        }
+        if let Some(w) = self.blkio_weight {
+            if !(10..=1000).contains(&w) {
+                return Err(invalid(
+                    "blkio weight",
+                    &w.to_string(),
+                    "must be between 10 and 1000",
+                ));
+            }
+        }
+        if let (Some(m), Some(r)) = (self.memory, self.memory_reservation) {
+            if r > m {
+                return Err(invalid(
+                    "memory reservation",
+                    &r.to_string(),
+                    format!("must not exceed the memory limit ({m})"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

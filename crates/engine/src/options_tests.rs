@@ -246,3 +246,57 @@ fn sysctls_are_limited_to_the_containers_namespaces() {
     refused("net/ipv4=1", &bridge, "not a sysctl name");
     refused("net.ipv4.ip_forward", &bridge, "KEY=VALUE");
 }
+
+#[test]
+fn resource_values_are_checked_against_each_other() {
+    let ok = Resources {
+        memory: Some(64 << 20),
+        memory_reservation: Some(32 << 20),
+        cpu_period: Some(50_000),
+        cpu_quota: Some(25_000),
+        blkio_weight: Some(300),
+        ..Default::default()
+    };
+    assert!(ok.check().is_ok());
+    let refused = |r: Resources, why: &str| {
+        let e = r.check().unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+    };
+    refused(
+        Resources {
+            nano_cpus: Some(1_000_000_000),
+            cpu_quota: Some(5000),
+            ..Default::default()
+        },
+        "cannot be combined",
+    );
+    refused(
+        Resources {
+            cpu_period: Some(999),
+            ..Default::default()
+        },
+        "between 1000 and 1000000",
+    );
+    refused(
+        Resources {
+            cpu_quota: Some(10),
+            ..Default::default()
+        },
+        "at least 1000",
+    );
+    refused(
+        Resources {
+            blkio_weight: Some(5),
+            ..Default::default()
+        },
+        "between 10 and 1000",
+    );
+    refused(
+        Resources {
+            memory: Some(32 << 20),
+            memory_reservation: Some(64 << 20),
+            ..Default::default()
+        },
+        "must not exceed",
+    );
+}

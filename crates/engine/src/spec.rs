@@ -313,7 +313,7 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         },
         "rlimits": rlimits,
         "noNewPrivileges": i.opts.security.no_new_privileges,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": i.opts.oom_score_adj.unwrap_or(0),
     });
     let mut namespaces = vec![
         json!({"type": "pid"}),
@@ -348,7 +348,7 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
     if let Some(s) = &i.seccomp {
         linux["seccomp"] = s.clone();
     }
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.2.0",
         "process": process,
         "root": {"path": i.rootfs, "readonly": i.opts.read_only},
@@ -356,7 +356,11 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "mounts": mounts(i),
         "linux": linux,
         "annotations": {"berth.container.id": i.id},
-    }))
+    });
+    if let Some(d) = &i.opts.domainname {
+        spec["domainname"] = json!(d);
+    }
+    Ok(spec)
 }
 
 fn resources(i: &Inputs<'_>) -> Value {
@@ -390,6 +394,12 @@ fn resources(i: &Inputs<'_>) -> Value {
             json!((n * period / 1_000_000_000).max(1000)),
         );
     }
+    if let Some(p) = r.cpu_period {
+        cpu.insert("period".into(), json!(p));
+    }
+    if let Some(q) = r.cpu_quota {
+        cpu.insert("quota".into(), json!(q));
+    }
     if let Some(s) = r.cpu_shares {
         cpu.insert("shares".into(), json!(s));
     }
@@ -401,6 +411,15 @@ fn resources(i: &Inputs<'_>) -> Value {
     }
     if let Some(p) = r.pids_limit {
         v["pids"] = json!({"limit": p});
+    }
+    if let Some(res) = r.memory_reservation {
+        if v["memory"].is_null() {
+            v["memory"] = json!({});
+        }
+        v["memory"]["reservation"] = json!(res);
+    }
+    if let Some(w) = r.blkio_weight {
+        v["blockIO"] = json!({"weight": w});
     }
     v
 }

@@ -184,15 +184,21 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         rustix::system::setdomainname(d.as_bytes()).map_err(|e| sys("setdomainname")(e.into()))?;
     }
     // A private procfs instance costs a new superblock: only when there is
-    // something to write through it.
-    if !plan.sysctls.is_empty() || plan.process.oom_score_adj.is_some() {
+    // something to write through it. An oom_score_adj the init already has
+    // (Docker's spec always says 0) is left alone: it is read from the
+    // host's /proc, still this process's until pivot_root.
+    let oom_score_adj = plan
+        .process
+        .oom_score_adj
+        .filter(|adj| current_oom_score_adj() != Some(*adj));
+    if !plan.sysctls.is_empty() || oom_score_adj.is_some() {
         let procfs = ProcFs::open().map_err(sys("opening a private procfs"))?;
         for (key, value) in &plan.sysctls {
             procfs
                 .write(key, value.as_bytes())
                 .map_err(sys(format!("writing sysctl {}", key.display())))?;
         }
-        if let Some(adj) = plan.process.oom_score_adj {
+        if let Some(adj) = oom_score_adj {
             procfs
                 .write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
                 .map_err(sys("writing oom_score_adj"))?;
@@ -347,6 +353,15 @@ fn hook_state(ctx: &InitContext<'_>, host_pid: i32, status: ContainerState) -> s
         &plan.bundle,
         &plan.spec.annotations().clone().unwrap_or_default(),
     )
+}
+
+/// This process's oom_score_adj, `None` if it cannot be read.
+fn current_oom_score_adj() -> Option<i32> {
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn setns(fd: &OwnedFd, t: LinuxNamespaceType) -> Result<()> {

@@ -68,6 +68,24 @@ pub struct CreateArgs {
     /// CPUs in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU CFS period (microseconds).
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS quota (microseconds, -1 for none).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Block IO weight (relative, 10 to 1000).
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Container NIS domain name.
+    #[arg(long = "domainname")]
+    pub domainname: Option<String>,
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -262,6 +280,14 @@ impl CreateArgs {
                 cpu_shares: self.cpu_shares,
                 cpuset_cpus: self.cpuset_cpus.clone(),
                 pids_limit: self.pids_limit.filter(|p| *p > 0),
+                memory_reservation: self
+                    .memory_reservation
+                    .as_deref()
+                    .map(parse_bytes)
+                    .transpose()?,
+                cpu_period: self.cpu_period.filter(|p| *p > 0),
+                cpu_quota: self.cpu_quota.filter(|q| *q != 0),
+                blkio_weight: self.blkio_weight.filter(|w| *w > 0),
             },
             ulimits: self
                 .ulimit
@@ -311,6 +337,17 @@ impl CreateArgs {
             },
             sysctls,
             group_add: self.group_add.clone(),
+            oom_score_adj: match self.oom_score_adj {
+                Some(a) if !(-1000..=1000).contains(&a) => {
+                    return Err(berth_engine::error::invalid(
+                        "oom score adj",
+                        &a.to_string(),
+                        "must be between -1000 and 1000",
+                    ))
+                }
+                a => a,
+            },
+            domainname: self.domainname.clone().filter(|d| !d.is_empty()),
             auto_remove: self.rm,
             log,
         })
