@@ -8,7 +8,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -24,6 +24,28 @@ pub enum Kind {
     File,
 }
 
+/// `openat2(2)`, tried again while the kernel answers EAGAIN: a scoped
+/// lookup (`RESOLVE_IN_ROOT`, `RESOLVE_BENEATH`) that crosses `..` fails so
+/// when any rename or mount happened on the machine meanwhile, and asks
+/// the caller to retry. Bounded, so that a machine renaming without pause
+/// gets an error, not a hang.
+pub fn openat2_retry<P: rustix::path::Arg + Copy>(
+    dir: impl AsFd,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let dir = dir.as_fd();
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(dir, path, flags, mode, resolve) {
+            Err(Errno::AGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Opens `path` (taken as relative to `root`, whatever its leading `/`) inside
 /// `root` with `flags`. Symlinks are followed, but only within the root.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
@@ -33,7 +55,7 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Res
     } else {
         &rel
     };
-    Ok(rustix::fs::openat2(
+    Ok(openat2_retry(
         root,
         rel,
         flags | OFlags::CLOEXEC,
@@ -101,7 +123,7 @@ fn ensure_hops(root: BorrowedFd<'_>, rel: &Path, kind: Kind, hops: u32) -> io::R
     }
     // What was just made, opened beneath its parent without following any
     // symlink: a swap between the two calls fails instead of escaping.
-    Ok(rustix::fs::openat2(
+    Ok(openat2_retry(
         &parent,
         name,
         OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
@@ -204,5 +226,45 @@ mod tests {
             PathBuf::from("a/b/../c")
         );
         assert_eq!(relative(Path::new("/")), PathBuf::new());
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    /// Renames elsewhere on the machine make a scoped lookup through `..`
+    /// answer EAGAIN now and then; `open_in_root` tries again instead of
+    /// failing.
+    #[test]
+    fn scoped_lookups_survive_concurrent_renames() {
+        let t = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(t.path().join("a/b")).expect("mkdir");
+        std::fs::write(t.path().join("a/f"), b"x").expect("write");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let stop = stop.clone();
+            let dir = t.path().join("r");
+            std::fs::create_dir(&dir).expect("mkdir");
+            std::thread::spawn(move || {
+                let (x, y) = (dir.join("x"), dir.join("y"));
+                std::fs::write(&x, b"").expect("write");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::rename(&x, &y).expect("rename");
+                    std::fs::rename(&y, &x).expect("rename");
+                }
+            })
+        };
+        let root = rustix::fs::open(t.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .expect("root");
+        let mut failures = 0;
+        for _ in 0..20_000 {
+            if open_in_root(root.as_fd(), Path::new("a/b/../b/../f"), OFlags::RDONLY).is_err() {
+                failures += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renamer.join().expect("renamer");
+        assert_eq!(failures, 0);
     }
 }

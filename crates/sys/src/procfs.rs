@@ -68,7 +68,7 @@ impl ProcFs {
     /// Opens `rel` (e.g. `sys/net/ipv4/ip_forward`, `self/oom_score_adj`)
     /// below this procfs root, never leaving the procfs mount.
     pub fn open_file(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
-        let fd = rustix::fs::openat2(
+        let fd = crate::path::openat2_retry(
             &self.root,
             rel,
             flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,

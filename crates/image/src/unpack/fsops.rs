@@ -59,7 +59,7 @@ impl Root {
         }
         if self.use_openat2 {
             let joined = join(comps);
-            match rfs::openat2(
+            match berth_sys::path::openat2_retry(
                 &self.fd,
                 joined.as_os_str(),
                 DIR_FLAGS,
