@@ -179,6 +179,32 @@ fn soft_limits_cfs_blkio_oom_score_and_domainname() {
 }
 
 #[test]
+fn label_files_then_label_flags() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("labels");
+    std::fs::write(&file, "# team labels\n\n  tier=web\nowner=ops\n").expect("write");
+    let file = file.to_str().expect("utf-8 path");
+    assert_eq!(
+        inspect_created(
+            &b,
+            &["--label-file", file, "--label", "owner=dev"],
+            "{{json .Config.Labels}}"
+        ),
+        r#"{"owner":"dev","tier":"web"}"#
+    );
+    let missing = dir.path().join("none");
+    assert_refused(
+        &b,
+        &["--label-file", missing.to_str().expect("utf-8 path")],
+        "label file",
+    );
+}
+
+#[test]
 fn group_add_names_and_gids() {
     if !privileged() {
         return;

@@ -122,6 +122,9 @@ pub struct CreateArgs {
     /// Set metadata on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Read in a line delimited file of labels.
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
     /// Add supplementary groups (names or gids).
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
@@ -250,7 +253,10 @@ impl CreateArgs {
             .iter()
             .map(|s| berth_engine::options::parse_sysctl(s, &network))
             .collect::<Result<_>>()?;
-        let labels = super::parse_labels(&self.label);
+        // As Docker: the files' labels first, then --label over them.
+        let mut label_flags = file_lines(&self.label_file, "reading label file")?;
+        label_flags.extend(self.label.iter().cloned());
+        let labels = super::parse_labels(&label_flags);
         Ok(ContainerOptions {
             name: self.name.clone(),
             cmd: self.command.clone(),
@@ -399,21 +405,29 @@ impl CreateArgs {
 /// The environment of `--env-file`s then `-e`s, in order.
 pub fn env_list(files: &[String], vars: &[String]) -> Result<Vec<String>> {
     let mut env = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(berth_engine::error::io_err("reading env file", f))?;
-        for line in text.lines() {
-            let l = line.trim_start();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            push_env(&mut env, l);
-        }
+    for l in file_lines(files, "reading env file")? {
+        push_env(&mut env, &l);
     }
     for e in vars {
         push_env(&mut env, e);
     }
     Ok(env)
+}
+
+/// The lines of `files` (`--env-file`, `--label-file`), in order, without
+/// blank lines and `#` comments, leading blanks trimmed.
+fn file_lines(files: &[String], what: &'static str) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(berth_engine::error::io_err(what, f))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim_start)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    Ok(lines)
 }
 
 /// `KEY=VALUE` as given; a bare `KEY` takes the host's value, or is
