@@ -53,7 +53,7 @@ struct StoreImages<'a> {
 impl Images for StoreImages<'_> {
     fn resolve(&self, name: &str, pull: bool) -> Result<ImageRecord, String> {
         let pull_now = || {
-            image_cmds::pull(&self.ctx.image, PullArgs::quiet(name))
+            image_cmds::pull(&self.ctx.image, PullArgs::quiet(name, None))
                 .map_err(|e| crate::container_cmds::error_chain(&e))
         };
         if pull {

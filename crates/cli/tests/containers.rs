@@ -179,6 +179,39 @@ fn soft_limits_cfs_blkio_oom_score_and_domainname() {
 }
 
 #[test]
+fn platform_is_checked_against_the_image() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let host = format!("linux/{arch}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--platform",
+        &host,
+        b.image(),
+        "echo",
+        "ok",
+    ]);
+    assert_eq!(out, "ok\n");
+    let other = if arch == "s390x" {
+        "linux/riscv64"
+    } else {
+        "linux/s390x"
+    };
+    assert_refused(&b, &["--platform", other], "not the requested");
+    assert_refused(&b, &["--platform", "bogus"], "--platform");
+}
+
+#[test]
 fn label_files_then_label_flags() {
     if !privileged() {
         return;

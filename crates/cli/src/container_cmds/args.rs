@@ -174,6 +174,10 @@ pub struct CreateArgs {
     /// Log driver (json-file only).
     #[arg(long = "log-driver", default_value = "json-file")]
     pub log_driver: String,
+    /// Platform of the image (os/arch[/variant]): pulled for it, and an
+    /// image here of another platform is refused.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Pull image before running (always, missing, never).
     #[arg(long, default_value = "missing")]
     pub pull: String,

@@ -85,9 +85,18 @@ fn select_stopped(engine: &Engine, filters: &[String]) -> Result<Vec<String>, Fa
 
 /// Finds the image (pulling it as `--pull` says) and reads what a
 /// container needs of it.
-fn image_ref(ctx: &Ctx, name: &str, pull: &str) -> Result<ImageRef, Failure> {
+fn image_ref(
+    ctx: &Ctx,
+    name: &str,
+    pull: &str,
+    platform: Option<&str>,
+) -> Result<ImageRef, Failure> {
+    let want = platform
+        .map(image_cmds::parse_platform)
+        .transpose()
+        .map_err(Failure::from)?;
     let pull_now = |ctx: &Ctx| -> Result<(), Failure> {
-        image_cmds::pull(&ctx.image, PullArgs::quiet(name)).map_err(Failure::from)
+        image_cmds::pull(&ctx.image, PullArgs::quiet(name, platform)).map_err(Failure::from)
     };
     match pull {
         "always" => pull_now(ctx)?,
@@ -107,17 +116,21 @@ fn image_ref(ctx: &Ctx, name: &str, pull: &str) -> Result<ImageRef, Failure> {
             drop(store);
             pull_now(ctx)?;
             let store = image_cmds::open_store(&ctx.image)?;
-            return image_ref_of(&store, name, image_cmds::find_image(&store, name)?.record);
+            let rec = image_cmds::find_image(&store, name)?.record;
+            return image_ref_of(&store, name, rec, want.as_ref());
         }
         Err(e) => return Err(e.into()),
     };
-    image_ref_of(&store, name, found.record)
+    image_ref_of(&store, name, found.record, want.as_ref())
 }
 
+/// The image `name` resolved to, checked against `--platform` (`want`):
+/// as Docker, an image here of another platform is refused rather than run.
 fn image_ref_of(
     store: &berth_image::ImageStore,
     name: &str,
     rec: berth_image::meta::ImageRecord,
+    want: Option<&berth_image::spec::Platform>,
 ) -> Result<ImageRef, Failure> {
     let mut layers = Vec::new();
     for l in &rec.layers {
@@ -142,6 +155,23 @@ fn image_ref_of(
             125,
         )
     })?;
+    if let Some(want) = want {
+        let have = berth_image::spec::Platform {
+            os: cfg.os.clone(),
+            architecture: cfg.architecture.clone(),
+            variant: cfg.variant.clone(),
+            os_version: None,
+        };
+        if !want.matches(&have) {
+            return Err(Failure::new(
+                format!(
+                    "image {name} is {}/{}, not the requested {}/{}: pull it with --pull always --platform",
+                    have.os, have.architecture, want.os, want.architecture
+                ),
+                125,
+            ));
+        }
+    }
     let config = RunConfig::from_value(cfg.config.as_ref())
         .map_err(|e| Failure::new(format!("image {name}: its run config is invalid: {e}"), 125))?;
     Ok(ImageRef {
@@ -155,7 +185,7 @@ fn image_ref_of(
 
 fn create_container(ctx: &Ctx, a: &CreateArgs) -> Result<(Engine, String), Failure> {
     let opts = a.options()?;
-    let image = image_ref(ctx, &a.image, &a.pull)?;
+    let image = image_ref(ctx, &a.image, &a.pull, a.platform.as_deref())?;
     let engine = ctx.engine();
     // Claimed before the container exists, as Docker does: a file left by
     // another container is an error, not overwritten.

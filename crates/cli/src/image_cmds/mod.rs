@@ -23,7 +23,7 @@ pub use manage::{
     image_usage, images, prune, prune_images, rmi, tag, ImageUsage, ImagesArgs, PruneArgs, RmiArgs,
     TagArgs,
 };
-pub use pull::{pull, PullArgs};
+pub use pull::{parse_platform, pull, PullArgs};
 pub use push::{push, PushArgs};
 
 /// Options every command shares.

@@ -26,16 +26,16 @@ pub struct PullArgs {
 
 impl PullArgs {
     /// A quiet pull of `name` (for `run`/`create` of a missing image).
-    pub fn quiet(name: &str) -> PullArgs {
+    pub fn quiet(name: &str, platform: Option<&str>) -> PullArgs {
         PullArgs {
             quiet: true,
-            platform: None,
+            platform: platform.map(str::to_owned),
             name: name.to_owned(),
         }
     }
 }
 
-pub(super) fn parse_platform(s: &str) -> Result<Platform> {
+pub fn parse_platform(s: &str) -> Result<Platform> {
     let mut it = s.split('/');
     match (it.next(), it.next(), it.next(), it.next()) {
         (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {
