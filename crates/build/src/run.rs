@@ -143,6 +143,7 @@ pub fn run(
         seccomp: Some(seccomp),
         cgroups_path: format!("/{}", place.id),
         netns: &netns,
+        pidns: &spec::PidNs::New,
         hostname: "buildkitsandbox",
         init: None,
     })

@@ -179,6 +179,71 @@ fn soft_limits_cfs_blkio_oom_score_and_domainname() {
 }
 
 #[test]
+fn pid_host_and_another_containers_pid_namespace() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    // The host's: not pid 1, and this test's own process is in view.
+    let me = std::process::id().to_string();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        b.image(),
+        "sh",
+        "-c",
+        &format!("echo $$; test -d /proc/{me} && echo sees-host"),
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines.first(), Some(&"1"), "{out}");
+    assert_eq!(lines.get(1), Some(&"sees-host"), "{out}");
+    // Another container's: its init is pid 1 here.
+    let peer = b.name("pidpeer");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &peer,
+        "--network",
+        "none",
+        b.image(),
+        "sleep",
+        "60",
+    ]);
+    let joined = format!("container:{peer}");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        &joined,
+        b.image(),
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    let mode = inspect_created(&b, &["--pid", &joined], "{{.HostConfig.PidMode}}");
+    b.ok(&["rm", "-f", &peer]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sleep\060\0");
+    assert_eq!(mode, joined);
+    assert_refused(
+        &b,
+        &["--pid", "container:no-such-container"],
+        "no-such-container",
+    );
+    assert_refused(&b, &["--pid", "shared"], "pid mode");
+}
+
+#[test]
 fn platform_is_checked_against_the_image() {
     if !privileged() {
         return;

@@ -89,6 +89,7 @@ impl Engine {
                 "LogConfig": {"Type": "json-file", "Config": log_config(o)},
                 "NetworkMode": o.network.name(),
                 "CgroupnsMode": o.cgroupns.unwrap_or(CgroupnsMode::Private).name(),
+                "PidMode": o.pid.name(),
                 "PortBindings": port_bindings(o),
                 "PublishAllPorts": o.net.publish_all,
                 "Dns": o.net.dns,

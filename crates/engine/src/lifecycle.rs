@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use berth_sys::signal;
 
 use crate::error::{invalid, io_err, Error, Result, TeardownErrors};
-use crate::options::{MountKind, SeccompChoice};
+use crate::options::{MountKind, PidMode, SeccompChoice};
 use crate::record::{self, read_json, write_json, Locked, Paths, Record, State, Status};
 use crate::spec::{self, HostDevice, HostMount};
 use crate::Engine;
@@ -542,6 +542,14 @@ pub fn write_spec(
     } else {
         None
     };
+    let pidns = match &opts.pid {
+        PidMode::Private => spec::PidNs::New,
+        PidMode::Host => spec::PidNs::Host,
+        PidMode::Container(other) => {
+            let (pid, _, _) = engine.live_peer(other, "the pid namespace")?;
+            spec::PidNs::Path(PathBuf::from(format!("/proc/{pid}/ns/pid")))
+        }
+    };
     let v = spec::build(&spec::Inputs {
         id: &record.id,
         image: &record.config,
@@ -557,6 +565,7 @@ pub fn write_spec(
         // or leave behind.
         cgroups_path: format!("/berth-{}", record.id),
         netns: &net.netns,
+        pidns: &pidns,
         hostname: &net.hostname,
         init: init.as_deref(),
     })?;

@@ -228,16 +228,8 @@ impl Engine {
 
     /// A running container whose network namespace another one joins.
     fn running_peer(&self, name: &str) -> Result<(i32, Paths)> {
-        let id = self.resolve(name)?;
-        let c = self.container(&id)?;
-        if !matches!(c.state.status, Status::Running | Status::Paused)
-            || !record::alive(c.state.pid, c.state.pid_start)
-        {
-            return Err(Error::Start(format!(
-                "cannot join network of a non running container: {id}"
-            )));
-        }
-        if let NetworkMode::Container(_) = c.record.options.network {
+        let (pid, paths, network) = self.live_peer(name, "network")?;
+        if let NetworkMode::Container(_) = network {
             // Docker resolves chains too; one level is what it documents.
             return Err(invalid(
                 "network",
@@ -245,7 +237,23 @@ impl Engine {
                 "that container shares another container's network itself; join that one",
             ));
         }
-        Ok((c.state.pid, self.paths(&id)))
+        Ok((pid, paths))
+    }
+
+    /// The init's pid of a running (or paused) container another one
+    /// joins a namespace of (`what`, for the error), its paths, and its
+    /// network mode.
+    pub(crate) fn live_peer(&self, name: &str, what: &str) -> Result<(i32, Paths, NetworkMode)> {
+        let id = self.resolve(name)?;
+        let c = self.container(&id)?;
+        if !matches!(c.state.status, Status::Running | Status::Paused)
+            || !record::alive(c.state.pid, c.state.pid_start)
+        {
+            return Err(Error::Start(format!(
+                "cannot join {what} of a non running container: {id}"
+            )));
+        }
+        Ok((c.state.pid, self.paths(&id), c.record.options.network))
     }
 
     /// Takes the container off its networks and removes its namespace;

@@ -46,6 +46,9 @@ pub struct ContainerOptions {
     /// records older than the flag, whose containers got their own).
     #[serde(default)]
     pub cgroupns: Option<CgroupnsMode>,
+    /// `--pid`: the container's pid namespace.
+    #[serde(default)]
+    pub pid: PidMode,
     /// `--shm-size` in bytes; Docker's 64 MiB when `None`.
     #[serde(default)]
     pub shm_size: Option<i64>,
@@ -170,6 +173,43 @@ impl Default for NetworkMode {
     /// Docker's default: the default bridge network.
     fn default() -> Self {
         NetworkMode::Bridge(DEFAULT_NETWORK.to_owned())
+    }
+}
+
+/// `--pid`: which pid namespace the container's processes live in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PidMode {
+    /// One of its own (Docker's default).
+    #[default]
+    Private,
+    /// The host's: it sees, and may signal, every process.
+    Host,
+    /// Another running container's (its name or id).
+    Container(String),
+}
+
+impl PidMode {
+    /// As `docker inspect` shows it (`HostConfig.PidMode`).
+    pub fn name(&self) -> String {
+        match self {
+            PidMode::Private => String::new(),
+            PidMode::Host => "host".into(),
+            PidMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+impl FromStr for PidMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" | "private" => Ok(PidMode::Private),
+            "host" => Ok(PidMode::Host),
+            _ => match s.strip_prefix("container:") {
+                Some(c) if !c.is_empty() => Ok(PidMode::Container(c.to_owned())),
+                _ => Err(invalid("pid mode", s, "expected host or container:NAME")),
+            },
+        }
     }
 }
 

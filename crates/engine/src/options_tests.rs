@@ -300,3 +300,17 @@ fn resource_values_are_checked_against_each_other() {
         "must not exceed",
     );
 }
+
+#[test]
+fn pid_modes() {
+    assert_eq!("".parse::<PidMode>().unwrap(), PidMode::Private);
+    assert_eq!("host".parse::<PidMode>().unwrap(), PidMode::Host);
+    let c = "container:web".parse::<PidMode>().unwrap();
+    assert_eq!(c, PidMode::Container("web".into()));
+    assert_eq!(c.name(), "container:web");
+    assert_eq!(PidMode::Private.name(), "");
+    for bad in ["container:", "shared", "hosts"] {
+        let e = bad.parse::<PidMode>().unwrap_err().to_string();
+        assert!(e.contains("host or container:NAME"), "{bad}: {e}");
+    }
+}

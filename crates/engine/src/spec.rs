@@ -140,10 +140,21 @@ pub struct Inputs<'a> {
     pub cgroups_path: String,
     /// The network namespace (see [`crate::network`]).
     pub netns: &'a NetNs,
+    /// The pid namespace (`--pid`).
+    pub pidns: &'a PidNs,
     /// `--init`: the host's init binary, mounted at [`INIT_PATH`] and run
     /// as the container's pid 1 in front of the command.
     pub init: Option<&'a Path>,
     pub hostname: &'a str,
+}
+
+/// The pid namespace a container gets: a new one, the host's, or one
+/// joined by path (`/proc/PID/ns/pid` of another container's init).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PidNs {
+    New,
+    Host,
+    Path(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -315,12 +326,13 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "noNewPrivileges": i.opts.security.no_new_privileges,
         "oomScoreAdj": i.opts.oom_score_adj.unwrap_or(0),
     });
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces = vec![json!({"type": "ipc"})];
+    match i.pidns {
+        PidNs::New => namespaces.push(json!({"type": "pid"})),
+        PidNs::Host => {}
+        PidNs::Path(p) => namespaces.push(json!({"type": "pid", "path": p})),
+    }
+    namespaces.extend([json!({"type": "uts"}), json!({"type": "mount"})]);
     if i.opts.cgroupns != Some(CgroupnsMode::Host) {
         namespaces.push(json!({"type": "cgroup"}));
     }

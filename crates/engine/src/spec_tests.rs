@@ -22,6 +22,7 @@ fn inputs_for<'a>(
         seccomp: None,
         cgroups_path: "/berth/x".into(),
         netns: &NetNs::New,
+        pidns: &PidNs::New,
         hostname: "0123456789ab",
         init: None,
     }
@@ -218,4 +219,41 @@ fn cgroup_namespace_follows_cgroupns() {
     assert!(!has_cgroupns(Some(CgroupnsMode::Host)));
     // A record from before the flag: its container had its own.
     assert!(has_cgroupns(None));
+}
+
+#[test]
+fn pid_namespace_follows_pid_mode() {
+    let image = RunConfig::default();
+    let user = ResolvedUser {
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        home: "/root".into(),
+    };
+    let e = etc();
+    let o = ContainerOptions {
+        cmd: vec!["true".into()],
+        ..Default::default()
+    };
+    let caps = capabilities(&o, &[]);
+    let pid_ns = |ns: &PidNs| {
+        let mut i = inputs_for(&o, &image, &user, &e, &caps, &[]);
+        i.pidns = ns;
+        let s = build(&i).unwrap();
+        s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["type"] == "pid")
+            .cloned()
+    };
+    assert_eq!(
+        pid_ns(&PidNs::New),
+        Some(serde_json::json!({"type": "pid"}))
+    );
+    assert_eq!(pid_ns(&PidNs::Host), None);
+    assert_eq!(
+        pid_ns(&PidNs::Path("/proc/7/ns/pid".into())),
+        Some(serde_json::json!({"type": "pid", "path": "/proc/7/ns/pid"}))
+    );
 }

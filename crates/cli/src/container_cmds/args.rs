@@ -134,6 +134,9 @@ pub struct CreateArgs {
     /// Namespaced kernel parameters (KEY=VALUE).
     #[arg(long = "sysctl")]
     pub sysctl: Vec<String>,
+    /// PID namespace to use (host, or container:NAME).
+    #[arg(long = "pid")]
+    pub pid: Option<String>,
     /// Cgroup namespace: host or private (default: private on cgroup v2
     /// hosts, host on v1, as Docker).
     #[arg(long = "cgroupns")]
@@ -328,6 +331,7 @@ impl CreateArgs {
             labels,
             net: self.net_options(&network)?,
             network,
+            pid: self.pid.as_deref().unwrap_or("").parse()?,
             cgroupns: match self.cgroupns.as_deref() {
                 None | Some("") => None,
                 Some(m) => Some(m.parse()?),
