@@ -233,7 +233,10 @@ fn pid_host_and_another_containers_pid_namespace() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "sleep\060\0");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        ["sleep", "60", ""].join("\0")
+    );
     assert_eq!(mode, joined);
     assert_refused(
         &b,
