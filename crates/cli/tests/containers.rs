@@ -247,6 +247,37 @@ fn pid_host_and_another_containers_pid_namespace() {
 }
 
 #[test]
+fn uts_host_shares_the_hosts_names() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uts",
+        "host",
+        b.image(),
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname",
+    ]);
+    assert_eq!(out, format!("{host}\n{host}\n"));
+    assert_eq!(
+        inspect_created(&b, &["--uts", "host"], "{{.HostConfig.UTSMode}}"),
+        "host"
+    );
+    assert_refused(&b, &["--uts", "host", "-h", "web"], "UTS namespace");
+    assert_refused(&b, &["--uts", "private"], "uts mode");
+}
+
+#[test]
 fn platform_is_checked_against_the_image() {
     if !privileged() {
         return;

@@ -45,6 +45,13 @@ impl Engine {
     /// Creates a container; returns its id.
     pub fn create(&self, image: &ImageRef, mut opts: ContainerOptions) -> Result<String> {
         opts.resources.check()?;
+        if opts.uts_host && (opts.hostname.is_some() || opts.domainname.is_some()) {
+            return Err(crate::error::invalid(
+                "uts mode",
+                "host",
+                "--hostname and --domainname cannot be set in the host's UTS namespace",
+            ));
+        }
         let id = ids::new_id()?;
         let mut undo = Undo {
             engine: self,

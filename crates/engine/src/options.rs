@@ -49,6 +49,9 @@ pub struct ContainerOptions {
     /// `--pid`: the container's pid namespace.
     #[serde(default)]
     pub pid: PidMode,
+    /// `--uts host`: the host's hostname and domain name, not its own.
+    #[serde(default)]
+    pub uts_host: bool,
     /// `--shm-size` in bytes; Docker's 64 MiB when `None`.
     #[serde(default)]
     pub shm_size: Option<i64>,

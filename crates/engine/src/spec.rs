@@ -171,6 +171,10 @@ pub const INIT_PATH: &str = "/sbin/docker-init";
 pub fn hostname(id: &str, opts: &ContainerOptions) -> String {
     match (&opts.hostname, &opts.network) {
         (Some(h), _) => h.clone(),
+        (None, _) if opts.uts_host => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
         (None, NetworkMode::Host) => rustix::system::uname()
             .nodename()
             .to_string_lossy()
@@ -332,7 +336,10 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         PidNs::Host => {}
         PidNs::Path(p) => namespaces.push(json!({"type": "pid", "path": p})),
     }
-    namespaces.extend([json!({"type": "uts"}), json!({"type": "mount"})]);
+    namespaces.push(json!({"type": "mount"}));
+    if !i.opts.uts_host {
+        namespaces.push(json!({"type": "uts"}));
+    }
     if i.opts.cgroupns != Some(CgroupnsMode::Host) {
         namespaces.push(json!({"type": "cgroup"}));
     }
@@ -369,7 +376,12 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "linux": linux,
         "annotations": {"berth.container.id": i.id},
     });
-    if let Some(d) = &i.opts.domainname {
+    if i.opts.uts_host {
+        // The host's names are the container's: nothing to set.
+        if let Some(o) = spec.as_object_mut() {
+            o.remove("hostname");
+        }
+    } else if let Some(d) = &i.opts.domainname {
         spec["domainname"] = json!(d);
     }
     Ok(spec)

@@ -257,3 +257,33 @@ fn pid_namespace_follows_pid_mode() {
         Some(serde_json::json!({"type": "pid", "path": "/proc/7/ns/pid"}))
     );
 }
+
+#[test]
+fn uts_host_sets_no_names_and_no_namespace() {
+    let image = RunConfig::default();
+    let user = ResolvedUser {
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        home: "/root".into(),
+    };
+    let e = etc();
+    let o = ContainerOptions {
+        cmd: vec!["true".into()],
+        uts_host: true,
+        ..Default::default()
+    };
+    let caps = capabilities(&o, &[]);
+    let s = build(&inputs_for(&o, &image, &user, &e, &caps, &[])).unwrap();
+    assert!(s.get("hostname").is_none() && s.get("domainname").is_none());
+    assert!(!s["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "uts"));
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(hostname("0123456789abcdef", &o), host);
+}

@@ -134,6 +134,9 @@ pub struct CreateArgs {
     /// Namespaced kernel parameters (KEY=VALUE).
     #[arg(long = "sysctl")]
     pub sysctl: Vec<String>,
+    /// UTS namespace to use (host).
+    #[arg(long = "uts")]
+    pub uts: Option<String>,
     /// PID namespace to use (host, or container:NAME).
     #[arg(long = "pid")]
     pub pid: Option<String>,
@@ -332,6 +335,13 @@ impl CreateArgs {
             net: self.net_options(&network)?,
             network,
             pid: self.pid.as_deref().unwrap_or("").parse()?,
+            uts_host: match self.uts.as_deref() {
+                None | Some("") => false,
+                Some("host") => true,
+                Some(u) => {
+                    return Err(berth_engine::error::invalid("uts mode", u, "expected host"))
+                }
+            },
             cgroupns: match self.cgroupns.as_deref() {
                 None | Some("") => None,
                 Some(m) => Some(m.parse()?),
