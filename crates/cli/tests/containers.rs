@@ -247,6 +247,74 @@ fn pid_host_and_another_containers_pid_namespace() {
 }
 
 #[test]
+fn ipc_host_and_none() {
+    if !privileged() {
+        return;
+    }
+    /// A file in the host's /dev/shm, removed however the test ends.
+    struct Probe(std::path::PathBuf);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let b = Berth::new();
+    let probe = Probe(format!("/dev/shm/berth-ipc-test-{}", std::process::id()).into());
+    std::fs::write(&probe.0, "from the host\n").expect("write probe");
+    let host_ns = std::fs::read_link("/proc/self/ns/ipc").expect("ipc ns");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ipc",
+        "host",
+        b.image(),
+        "sh",
+        "-c",
+        &format!("readlink /proc/self/ns/ipc; cat {}", probe.0.display()),
+    ]);
+    assert_eq!(out, format!("{}\nfrom the host\n", host_ns.display()));
+    // Its own namespace and /dev/shm by default; no /dev/shm with none.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        b.image(),
+        "sh",
+        "-c",
+        &format!(
+            "readlink /proc/self/ns/ipc; test -e {} || echo not-shared",
+            probe.0.display()
+        ),
+    ]);
+    assert!(
+        !out.starts_with(&format!("{}\n", host_ns.display())),
+        "{out}"
+    );
+    assert!(out.ends_with("not-shared\n"), "{out}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ipc",
+        "none",
+        b.image(),
+        "sh",
+        "-c",
+        "test -e /dev/shm || echo no-shm",
+    ]);
+    assert_eq!(out, "no-shm\n");
+    assert_eq!(
+        inspect_created(&b, &["--ipc", "host"], "{{.HostConfig.IpcMode}}"),
+        "host"
+    );
+    assert_refused(&b, &["--ipc", "container:db"], "not supported");
+}
+
+#[test]
 fn uts_host_shares_the_hosts_names() {
     if !privileged() {
         return;

@@ -90,6 +90,7 @@ impl Engine {
                 "NetworkMode": o.network.name(),
                 "CgroupnsMode": o.cgroupns.unwrap_or(CgroupnsMode::Private).name(),
                 "PidMode": o.pid.name(),
+                "IpcMode": o.ipc.name(),
                 "UTSMode": if o.uts_host { "host" } else { "" },
                 "PortBindings": port_bindings(o),
                 "PublishAllPorts": o.net.publish_all,

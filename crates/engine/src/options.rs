@@ -49,6 +49,9 @@ pub struct ContainerOptions {
     /// `--pid`: the container's pid namespace.
     #[serde(default)]
     pub pid: PidMode,
+    /// `--ipc`: the container's IPC namespace and /dev/shm.
+    #[serde(default)]
+    pub ipc: IpcMode,
     /// `--uts host`: the host's hostname and domain name, not its own.
     #[serde(default)]
     pub uts_host: bool,
@@ -176,6 +179,52 @@ impl Default for NetworkMode {
     /// Docker's default: the default bridge network.
     fn default() -> Self {
         NetworkMode::Bridge(DEFAULT_NETWORK.to_owned())
+    }
+}
+
+/// `--ipc`: which IPC namespace (System V IPC, POSIX message queues) the
+/// container gets, and what its /dev/shm is.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum IpcMode {
+    /// Its own, with a tmpfs /dev/shm (`private`, `shareable`: Docker's
+    /// default).
+    #[default]
+    Private,
+    /// Its own, and no /dev/shm (`none`).
+    None,
+    /// The host's, with the host's /dev/shm bound in.
+    Host,
+}
+
+impl IpcMode {
+    /// As `docker inspect` shows it (`HostConfig.IpcMode`).
+    pub fn name(self) -> &'static str {
+        match self {
+            IpcMode::Private => "private",
+            IpcMode::None => "none",
+            IpcMode::Host => "host",
+        }
+    }
+}
+
+impl FromStr for IpcMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" | "private" | "shareable" => Ok(IpcMode::Private),
+            "none" => Ok(IpcMode::None),
+            "host" => Ok(IpcMode::Host),
+            _ if s.starts_with("container:") => Err(invalid(
+                "ipc mode",
+                s,
+                "joining another container's IPC namespace is not supported yet",
+            )),
+            _ => Err(invalid(
+                "ipc mode",
+                s,
+                "expected private, shareable, none or host",
+            )),
+        }
     }
 }
 

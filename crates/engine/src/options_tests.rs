@@ -314,3 +314,20 @@ fn pid_modes() {
         assert!(e.contains("host or container:NAME"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn ipc_modes() {
+    for (s, m) in [
+        ("", IpcMode::Private),
+        ("private", IpcMode::Private),
+        ("shareable", IpcMode::Private),
+        ("none", IpcMode::None),
+        ("host", IpcMode::Host),
+    ] {
+        assert_eq!(s.parse::<IpcMode>().unwrap(), m, "{s}");
+    }
+    let e = "container:db".parse::<IpcMode>().unwrap_err().to_string();
+    assert!(e.contains("not supported"), "{e}");
+    let e = "shared".parse::<IpcMode>().unwrap_err().to_string();
+    assert!(e.contains("expected private"), "{e}");
+}

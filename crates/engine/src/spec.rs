@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use crate::error::{invalid, Result};
 use crate::imageconfig::RunConfig;
 use crate::network::NetNs;
-use crate::options::{CgroupnsMode, ContainerOptions, MountKind, NetworkMode, DEFAULT_SHM_SIZE};
+use crate::options::{
+    CgroupnsMode, ContainerOptions, IpcMode, MountKind, NetworkMode, DEFAULT_SHM_SIZE,
+};
 use crate::user::ResolvedUser;
 
 /// The capabilities Docker grants by default.
@@ -330,7 +332,10 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "noNewPrivileges": i.opts.security.no_new_privileges,
         "oomScoreAdj": i.opts.oom_score_adj.unwrap_or(0),
     });
-    let mut namespaces = vec![json!({"type": "ipc"})];
+    let mut namespaces = Vec::new();
+    if i.opts.ipc != IpcMode::Host {
+        namespaces.push(json!({"type": "ipc"}));
+    }
     match i.pidns {
         PidNs::New => namespaces.push(json!({"type": "pid"})),
         PidNs::Host => {}
@@ -463,10 +468,19 @@ fn mounts(i: &Inputs<'_>) -> Vec<Value> {
                "options": ["nosuid", "noexec", "nodev", "relatime", sys_ro]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+    ];
+    match i.opts.ipc {
+        IpcMode::Private => m.push(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                "options": ["nosuid", "noexec", "nodev", "mode=1777",
                            format!("size={}", i.opts.shm_size.unwrap_or(DEFAULT_SHM_SIZE))]}),
-    ];
+        ),
+        IpcMode::Host => m.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+               "options": ["rbind", "rprivate"]}),
+        ),
+        IpcMode::None => {}
+    }
     let user_targets: Vec<&str> = i.mounts.iter().map(|m| m.target.as_str()).collect();
     for (dst, src) in [
         ("/etc/resolv.conf", &i.etc.resolv_conf),

@@ -287,3 +287,47 @@ fn uts_host_sets_no_names_and_no_namespace() {
         .into_owned();
     assert_eq!(hostname("0123456789abcdef", &o), host);
 }
+
+#[test]
+fn ipc_mode_sets_namespace_and_dev_shm() {
+    let image = RunConfig::default();
+    let user = ResolvedUser {
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        home: "/root".into(),
+    };
+    let e = etc();
+    let view = |ipc: IpcMode| {
+        let o = ContainerOptions {
+            cmd: vec!["true".into()],
+            ipc,
+            shm_size: Some(1 << 20),
+            ..Default::default()
+        };
+        let caps = capabilities(&o, &[]);
+        let s = build(&inputs_for(&o, &image, &user, &e, &caps, &[])).unwrap();
+        let own_ns = s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "ipc");
+        let shm = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .map(|m| (m["type"].clone(), m["source"].clone()));
+        (own_ns, shm)
+    };
+    use serde_json::json;
+    assert_eq!(
+        view(IpcMode::Private),
+        (true, Some((json!("tmpfs"), json!("shm"))))
+    );
+    assert_eq!(view(IpcMode::None), (true, None));
+    assert_eq!(
+        view(IpcMode::Host),
+        (false, Some((json!("bind"), json!("/dev/shm"))))
+    );
+}

@@ -134,6 +134,9 @@ pub struct CreateArgs {
     /// Namespaced kernel parameters (KEY=VALUE).
     #[arg(long = "sysctl")]
     pub sysctl: Vec<String>,
+    /// IPC mode to use (private, shareable, none, host).
+    #[arg(long = "ipc")]
+    pub ipc: Option<String>,
     /// UTS namespace to use (host).
     #[arg(long = "uts")]
     pub uts: Option<String>,
@@ -335,6 +338,7 @@ impl CreateArgs {
             net: self.net_options(&network)?,
             network,
             pid: self.pid.as_deref().unwrap_or("").parse()?,
+            ipc: self.ipc.as_deref().unwrap_or("").parse()?,
             uts_host: match self.uts.as_deref() {
                 None | Some("") => false,
                 Some("host") => true,
