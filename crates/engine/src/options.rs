@@ -843,18 +843,18 @@ pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 
 /// `--sysctl KEY=VALUE`, checked as Docker checks it: only the parameters
 /// a container's own namespaces hold (IPC's `kernel.msg*`, `kernel.sem`,
-/// `kernel.shm*`, `fs.mqueue.*`, and `net.*` unless the network is the
-/// host's), as anything else would change the host.
-pub fn parse_sysctl(s: &str, network: &NetworkMode) -> Result<(String, String)> {
+/// `kernel.shm*`, `fs.mqueue.*` unless the IPC namespace is the host's, and
+/// `net.*` unless the network is), as anything else would change the host.
+pub fn parse_sysctl(s: &str, network: &NetworkMode, ipc: IpcMode) -> Result<(String, String)> {
     let Some((key, value)) = s.split_once('=') else {
         return Err(invalid("sysctl", s, "expected KEY=VALUE"));
     };
     let key = key.trim();
-    check_sysctl(key, network).map_err(|why| invalid("sysctl", s, why))?;
+    check_sysctl(key, network, ipc).map_err(|why| invalid("sysctl", s, why))?;
     Ok((key.to_owned(), value.to_owned()))
 }
 
-fn check_sysctl(key: &str, network: &NetworkMode) -> std::result::Result<(), String> {
+fn check_sysctl(key: &str, network: &NetworkMode, ipc: IpcMode) -> std::result::Result<(), String> {
     const IPC: [&str; 8] = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -869,6 +869,11 @@ fn check_sysctl(key: &str, network: &NetworkMode) -> std::result::Result<(), Str
         return Err(format!("{key:?} is not a sysctl name"));
     }
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        if ipc == IpcMode::Host {
+            return Err(format!(
+                "{key} would change the host's IPC namespace (--ipc host)"
+            ));
+        }
         return Ok(());
     }
     if key.starts_with("net.") {

@@ -216,18 +216,24 @@ fn cgroupns_modes_and_docker_defaults() {
 fn sysctls_are_limited_to_the_containers_namespaces() {
     let bridge = NetworkMode::Bridge(DEFAULT_NETWORK.into());
     assert_eq!(
-        parse_sysctl("net.ipv4.ip_forward=1", &bridge).unwrap(),
+        parse_sysctl("net.ipv4.ip_forward=1", &bridge, IpcMode::Private).unwrap(),
         ("net.ipv4.ip_forward".to_owned(), "1".to_owned())
     );
     assert_eq!(
-        parse_sysctl("kernel.shmmax=4096", &NetworkMode::Host)
+        parse_sysctl("kernel.shmmax=4096", &NetworkMode::Host, IpcMode::Private)
             .unwrap()
             .1,
         "4096"
     );
-    assert!(parse_sysctl("fs.mqueue.msg_max=20", &NetworkMode::None).is_ok());
+    assert!(parse_sysctl("fs.mqueue.msg_max=20", &NetworkMode::None, IpcMode::None).is_ok());
+    let e = parse_sysctl("kernel.shmmax=1", &bridge, IpcMode::Host)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("host's IPC"), "{e}");
     let refused = |s: &str, n: &NetworkMode, why: &str| {
-        let e = parse_sysctl(s, n).unwrap_err().to_string();
+        let e = parse_sysctl(s, n, IpcMode::Private)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(why), "{s}: {e}");
     };
     refused(

@@ -2,9 +2,9 @@
 //! translation into the engine's typed options.
 
 use berth_engine::options::{
-    normalize_cap, parse_bytes, parse_cpus, parse_signal, ContainerOptions, DeviceSpec, LogOptions,
-    MountSpec, NetOptions, NetworkMode, Resources, RestartPolicy, SeccompChoice, SecurityOptions,
-    Ulimit,
+    normalize_cap, parse_bytes, parse_cpus, parse_signal, ContainerOptions, DeviceSpec, IpcMode,
+    LogOptions, MountSpec, NetOptions, NetworkMode, Resources, RestartPolicy, SeccompChoice,
+    SecurityOptions, Ulimit,
 };
 use berth_engine::Result;
 
@@ -261,10 +261,11 @@ impl CreateArgs {
             parse_signal(s)?;
         }
         let network: NetworkMode = self.network.parse()?;
+        let ipc: IpcMode = self.ipc.as_deref().unwrap_or("").parse()?;
         let sysctls = self
             .sysctl
             .iter()
-            .map(|s| berth_engine::options::parse_sysctl(s, &network))
+            .map(|s| berth_engine::options::parse_sysctl(s, &network, ipc))
             .collect::<Result<_>>()?;
         // As Docker: the files' labels first, then --label over them.
         let mut label_flags = file_lines(&self.label_file, "reading label file")?;
@@ -338,7 +339,7 @@ impl CreateArgs {
             net: self.net_options(&network)?,
             network,
             pid: self.pid.as_deref().unwrap_or("").parse()?,
-            ipc: self.ipc.as_deref().unwrap_or("").parse()?,
+            ipc,
             uts_host: match self.uts.as_deref() {
                 None | Some("") => false,
                 Some("host") => true,
