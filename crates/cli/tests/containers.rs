@@ -730,6 +730,97 @@ fn bind_mounts_and_named_volumes() {
 }
 
 #[test]
+fn volumes_from_shares_volumes_and_rm_v_keeps_shared_ones() {
+    if !privileged() {
+        return;
+    }
+    let b = Berth::new();
+    let src = b.name("vfrom");
+    // An anonymous volume at /anon, written by the source container.
+    b.ok(&[
+        "run",
+        "--name",
+        &src,
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        b.image(),
+        "sh",
+        "-c",
+        "echo shared > /anon/f",
+    ]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        &src,
+        b.image(),
+        "sh",
+        "-c",
+        "cat /anon/f; echo more >> /anon/f && echo wrote",
+    ]);
+    assert_eq!(out, "shared\nwrote\n");
+    let ro = format!("{src}:ro");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        &ro,
+        b.image(),
+        "sh",
+        "-c",
+        "cat /anon/f; echo x >> /anon/f",
+    ]);
+    assert!(!o.status.success(), "a :ro volumes-from must refuse writes");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "shared\nmore\n");
+    // A second user, removed with -v: the shared anonymous volume stays.
+    let user = b.name("vuser");
+    b.ok(&[
+        "create",
+        "--name",
+        &user,
+        "--network",
+        "none",
+        "--volumes-from",
+        &src,
+        b.image(),
+        "true",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.VolumesFrom}}", &user])
+            .trim(),
+        format!("[{src:?}]")
+    );
+    let mounts: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .Mounts}}", &src])).expect("json");
+    let anon = mounts[0]["Name"]
+        .as_str()
+        .expect("the anonymous volume")
+        .to_owned();
+    let listed = |b: &Berth| b.ok(&["volume", "ls", "-q"]).lines().any(|l| l == anon);
+    b.ok(&["rm", "-v", &user]);
+    assert!(
+        listed(&b),
+        "rm -v of a second user removed the shared volume"
+    );
+    b.ok(&["rm", "-v", &src]);
+    assert!(
+        !listed(&b),
+        "rm -v of its last user kept the anonymous volume"
+    );
+    assert_refused(
+        &b,
+        &["--volumes-from", "no-such-container"],
+        "no-such-container",
+    );
+}
+
+#[test]
 fn restart_on_failure_counts_and_gives_up() {
     if !privileged() {
         return;

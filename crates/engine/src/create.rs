@@ -88,6 +88,7 @@ impl Engine {
             // The network must exist now, as Docker checks at create.
             self.networks()?.inspect(n)?;
         }
+        self.add_volumes_from(&mut opts)?;
         self.add_image_volumes(&image.config, &mut opts);
         for m in &mut opts.mounts {
             self.settle_volume(m)?;
@@ -167,6 +168,41 @@ impl Engine {
             }
             Err(e) => Err(io_err("creating", &target)(e)),
         }
+    }
+
+    /// `--volumes-from`: the volumes and binds of each container named
+    /// (read-only with `:ro`, read-write with `:rw`, else as they are
+    /// there), where no mount of the user's covers the path; the same
+    /// volumes, not copies, as Docker.
+    fn add_volumes_from(&self, opts: &mut ContainerOptions) -> Result<()> {
+        for spec in opts.volumes_from.clone() {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, "ro")) => (n, Some(true)),
+                Some((n, "rw")) => (n, Some(false)),
+                Some((_, m)) => {
+                    return Err(crate::error::invalid(
+                        "volumes-from",
+                        &spec,
+                        format!("unknown mode {m:?}: expected ro or rw"),
+                    ))
+                }
+                None => (spec.as_str(), None),
+            };
+            let from = self.container(&self.resolve(name)?)?;
+            for m in &from.record.options.mounts {
+                if matches!(m.kind, MountKind::Tmpfs)
+                    || opts.mounts.iter().any(|o| o.target == m.target)
+                {
+                    continue;
+                }
+                let mut m = m.clone();
+                if let Some(ro) = mode {
+                    m.read_only = ro;
+                }
+                opts.mounts.push(m);
+            }
+        }
+        Ok(())
     }
 
     /// The image's declared VOLUMEs become anonymous volumes, unless a

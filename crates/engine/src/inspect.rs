@@ -90,6 +90,7 @@ impl Engine {
                 "NetworkMode": o.network.name(),
                 "CgroupnsMode": o.cgroupns.unwrap_or(CgroupnsMode::Private).name(),
                 "PidMode": o.pid.name(),
+                "VolumesFrom": o.volumes_from,
                 "IpcMode": o.ipc.name(),
                 "UTSMode": if o.uts_host { "host" } else { "" },
                 "PortBindings": port_bindings(o),

@@ -368,9 +368,21 @@ impl Engine {
         }
         if let Some(r) = &record {
             if volumes {
+                // An anonymous volume another container mounts too
+                // (`--volumes-from`) stays, as under Docker.
+                let others = self.list().unwrap_or_default();
+                let shared = |name: &str| {
+                    others.iter().any(|c| {
+                        c.record.id != id
+                            && c.record.options.mounts.iter().any(
+                                |m| matches!(&m.kind, MountKind::Volume { name: n } if n == name),
+                            )
+                    })
+                };
                 for m in &r.options.mounts {
                     if let MountKind::Volume { name } = &m.kind {
-                        if self.volumes().inspect(name).is_ok_and(|v| v.anonymous) {
+                        if self.volumes().inspect(name).is_ok_and(|v| v.anonymous) && !shared(name)
+                        {
                             errs.push(self.volumes().remove(name));
                         }
                     }

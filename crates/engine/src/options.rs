@@ -49,6 +49,10 @@ pub struct ContainerOptions {
     /// `--pid`: the container's pid namespace.
     #[serde(default)]
     pub pid: PidMode,
+    /// `--volumes-from CONTAINER[:ro|:rw]`, as given (the mounts are
+    /// copied into `mounts` at create).
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
     /// `--ipc`: the container's IPC namespace and /dev/shm.
     #[serde(default)]
     pub ipc: IpcMode,

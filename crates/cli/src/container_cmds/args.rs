@@ -134,6 +134,9 @@ pub struct CreateArgs {
     /// Namespaced kernel parameters (KEY=VALUE).
     #[arg(long = "sysctl")]
     pub sysctl: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|:rw]).
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// IPC mode to use (private, shareable, none, host).
     #[arg(long = "ipc")]
     pub ipc: Option<String>,
@@ -340,6 +343,7 @@ impl CreateArgs {
             network,
             pid: self.pid.as_deref().unwrap_or("").parse()?,
             ipc,
+            volumes_from: self.volumes_from.clone(),
             uts_host: match self.uts.as_deref() {
                 None | Some("") => false,
                 Some("host") => true,
