@@ -194,12 +194,7 @@ fn relative_workdir_is_refused() {
 #[test]
 fn cgroup_namespace_follows_cgroupns() {
     let image = RunConfig::default();
-    let user = ResolvedUser {
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        home: "/root".into(),
-    };
+    let user = root();
     let e = etc();
     let has_cgroupns = |mode: Option<CgroupnsMode>| {
         let o = ContainerOptions {
@@ -224,12 +219,7 @@ fn cgroup_namespace_follows_cgroupns() {
 #[test]
 fn pid_namespace_follows_pid_mode() {
     let image = RunConfig::default();
-    let user = ResolvedUser {
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        home: "/root".into(),
-    };
+    let user = root();
     let e = etc();
     let o = ContainerOptions {
         cmd: vec!["true".into()],
@@ -261,12 +251,7 @@ fn pid_namespace_follows_pid_mode() {
 #[test]
 fn uts_host_sets_no_names_and_no_namespace() {
     let image = RunConfig::default();
-    let user = ResolvedUser {
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        home: "/root".into(),
-    };
+    let user = root();
     let e = etc();
     let o = ContainerOptions {
         cmd: vec!["true".into()],
@@ -291,12 +276,7 @@ fn uts_host_sets_no_names_and_no_namespace() {
 #[test]
 fn ipc_mode_sets_namespace_and_dev_shm() {
     let image = RunConfig::default();
-    let user = ResolvedUser {
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        home: "/root".into(),
-    };
+    let user = root();
     let e = etc();
     let view = |ipc: IpcMode| {
         let o = ContainerOptions {
@@ -330,4 +310,14 @@ fn ipc_mode_sets_namespace_and_dev_shm() {
         view(IpcMode::Host),
         (false, Some((json!("bind"), json!("/dev/shm"))))
     );
+}
+
+/// Root, as an image without /etc/passwd resolves it.
+fn root() -> ResolvedUser {
+    ResolvedUser {
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        home: "/root".into(),
+    }
 }
