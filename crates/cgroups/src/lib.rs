@@ -47,7 +47,9 @@ pub use bpf::{compile as compile_device_filter, Insn};
 pub use cgroup::{Cgroup, HierarchyDir, Stats};
 pub use devices::{DevKind, DeviceRule};
 pub use error::Error;
-pub use mounts::{detect, detect_from_mountinfo, parse_mountinfo, Hierarchy, Layout, System};
+pub use mounts::{
+    detect, detect_from_mountinfo, is_unified, parse_mountinfo, Hierarchy, Layout, System,
+};
 
 /// The usual root of the cgroup hierarchies.
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";

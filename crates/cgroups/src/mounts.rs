@@ -124,6 +124,18 @@ fn read_proc(path: &str) -> Result<String, Error> {
     })
 }
 
+/// Whether `root` is a cgroup v2 mount ([`Layout::Unified`]): one `statfs`,
+/// for a caller that needs only that and not the hierarchies ([`detect`]
+/// reads and parses mountinfo).
+pub fn is_unified(root: &Path) -> Result<bool, Error> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let st = rustix::fs::statfs(root).map_err(|e| Error::Read {
+        path: root.to_path_buf(),
+        source: e.into(),
+    })?;
+    Ok(st.f_type as i64 == CGROUP2_SUPER_MAGIC)
+}
+
 /// Detects the layout at `root` from `/proc/self/mountinfo`.
 pub fn detect(root: &Path) -> Result<Layout, Error> {
     let mountinfo = read_proc("/proc/self/mountinfo")?;
@@ -259,4 +271,18 @@ pub fn own_cgroup(text: &str, h: &Hierarchy) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod unified_tests {
+    use super::*;
+
+    #[test]
+    fn is_unified_agrees_with_the_layout() {
+        assert!(!is_unified(Path::new("/proc")).expect("statfs /proc"));
+        let root = Path::new("/sys/fs/cgroup");
+        if let Ok(layout) = detect(root) {
+            assert_eq!(is_unified(root).expect("statfs"), layout == Layout::Unified);
+        }
+    }
 }

@@ -44,14 +44,7 @@ impl Drop for Undo<'_> {
 impl Engine {
     /// Creates a container; returns its id.
     pub fn create(&self, image: &ImageRef, mut opts: ContainerOptions) -> Result<String> {
-        opts.resources.check()?;
-        if opts.uts_host && (opts.hostname.is_some() || opts.domainname.is_some()) {
-            return Err(crate::error::invalid(
-                "uts mode",
-                "host",
-                "--hostname and --domainname cannot be set in the host's UTS namespace",
-            ));
-        }
+        opts.check()?;
         let id = ids::new_id()?;
         let mut undo = Undo {
             engine: self,
@@ -69,8 +62,8 @@ impl Engine {
         opts.name = Some(name.clone());
         undo.name = Some(name.clone());
         if opts.cgroupns.is_none() {
-            let layout = berth_cgroups::detect(&self.cgroup_root)?;
-            opts.cgroupns = Some(CgroupnsMode::default_for(layout));
+            let unified = berth_cgroups::is_unified(&self.cgroup_root)?;
+            opts.cgroupns = Some(CgroupnsMode::default_for(unified));
         }
 
         let paths = self.paths(&id);

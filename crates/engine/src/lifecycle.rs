@@ -2,6 +2,7 @@
 //! its true state, stop, kill, wait for, rename and remove it. The rootfs
 //! mount and the spec are made here too, for the supervisor.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,22 @@ impl Engine {
             .collect();
         v.sort_by(|a, b| b.record.created.cmp(&a.record.created));
         Ok(v)
+    }
+
+    /// The containers that mount each named volume: volume name → ids.
+    pub fn volume_users(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in self.list()? {
+            for m in &c.record.options.mounts {
+                if let MountKind::Volume { name } = &m.kind {
+                    users
+                        .entry(name.clone())
+                        .or_default()
+                        .push(c.record.id.clone());
+                }
+            }
+        }
+        Ok(users)
     }
 
     /// Sends `sig` to the container's init.
@@ -368,21 +385,25 @@ impl Engine {
         }
         if let Some(r) = &record {
             if volumes {
-                // An anonymous volume another container mounts too
-                // (`--volumes-from`) stays, as under Docker.
-                let others = self.list().unwrap_or_default();
-                let shared = |name: &str| {
-                    others.iter().any(|c| {
-                        c.record.id != id
-                            && c.record.options.mounts.iter().any(
-                                |m| matches!(&m.kind, MountKind::Volume { name: n } if n == name),
-                            )
+                let anonymous: Vec<&String> = r
+                    .options
+                    .mounts
+                    .iter()
+                    .filter_map(|m| match &m.kind {
+                        MountKind::Volume { name } => Some(name),
+                        _ => None,
                     })
-                };
-                for m in &r.options.mounts {
-                    if let MountKind::Volume { name } = &m.kind {
-                        if self.volumes().inspect(name).is_ok_and(|v| v.anonymous) && !shared(name)
-                        {
+                    .filter(|name| self.volumes().inspect(name).is_ok_and(|v| v.anonymous))
+                    .collect();
+                // One another container mounts too (`--volumes-from`)
+                // stays, as under Docker. Looked up only when there is one.
+                if !anonymous.is_empty() {
+                    let users = self.volume_users().unwrap_or_default();
+                    for name in anonymous {
+                        let shared = users
+                            .get(name)
+                            .is_some_and(|ids| ids.iter().any(|u| u != id));
+                        if !shared {
                             errs.push(self.volumes().remove(name));
                         }
                     }

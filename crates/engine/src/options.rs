@@ -99,6 +99,36 @@ pub struct Resources {
     pub blkio_weight: Option<u16>,
 }
 
+impl ContainerOptions {
+    /// Docker's checks of the options against each other and their
+    /// ranges, done by `create` before anything exists.
+    pub fn check(&self) -> Result<()> {
+        self.resources.check()?;
+        if let Some(n) = self.shm_size.filter(|n| *n <= 0) {
+            return Err(invalid(
+                "shm size",
+                &n.to_string(),
+                "must be greater than 0",
+            ));
+        }
+        if let Some(a) = self.oom_score_adj.filter(|a| !(-1000..=1000).contains(a)) {
+            return Err(invalid(
+                "oom score adj",
+                &a.to_string(),
+                "must be between -1000 and 1000",
+            ));
+        }
+        if self.uts_host && (self.hostname.is_some() || self.domainname.is_some()) {
+            return Err(invalid(
+                "uts mode",
+                "host",
+                "--hostname and --domainname cannot be set in the host's UTS namespace",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Resources {
     /// Docker's checks of the values against each other and their ranges.
     pub fn check(&self) -> Result<()> {
@@ -281,11 +311,12 @@ pub enum CgroupnsMode {
 
 impl CgroupnsMode {
     /// Docker's default (`default-cgroupns-mode`): private on a cgroup v2
-    /// host, the host's on v1 and hybrid hosts.
-    pub fn default_for(layout: berth_cgroups::Layout) -> CgroupnsMode {
-        match layout {
-            berth_cgroups::Layout::Unified => CgroupnsMode::Private,
-            _ => CgroupnsMode::Host,
+    /// host (`unified`), the host's on v1 and hybrid hosts.
+    pub fn default_for(unified: bool) -> CgroupnsMode {
+        if unified {
+            CgroupnsMode::Private
+        } else {
+            CgroupnsMode::Host
         }
     }
 

@@ -197,19 +197,8 @@ fn cgroupns_modes_and_docker_defaults() {
         err.contains("shared") && err.contains("host or private"),
         "{err}"
     );
-    use berth_cgroups::Layout;
-    assert_eq!(
-        CgroupnsMode::default_for(Layout::Unified),
-        CgroupnsMode::Private
-    );
-    assert_eq!(
-        CgroupnsMode::default_for(Layout::Hybrid),
-        CgroupnsMode::Host
-    );
-    assert_eq!(
-        CgroupnsMode::default_for(Layout::Legacy),
-        CgroupnsMode::Host
-    );
+    assert_eq!(CgroupnsMode::default_for(true), CgroupnsMode::Private);
+    assert_eq!(CgroupnsMode::default_for(false), CgroupnsMode::Host);
 }
 
 #[test]

@@ -171,17 +171,13 @@ pub const INIT_PATH: &str = "/sbin/docker-init";
 
 /// The hostname a container gets: `--hostname` or the short id.
 pub fn hostname(id: &str, opts: &ContainerOptions) -> String {
-    match (&opts.hostname, &opts.network) {
-        (Some(h), _) => h.clone(),
-        (None, _) if opts.uts_host => rustix::system::uname()
+    match &opts.hostname {
+        Some(h) => h.clone(),
+        None if opts.uts_host || opts.network == NetworkMode::Host => rustix::system::uname()
             .nodename()
             .to_string_lossy()
             .into_owned(),
-        (None, NetworkMode::Host) => rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
-        (None, _) => id.chars().take(12).collect(),
+        None => id.chars().take(12).collect(),
     }
 }
 
@@ -376,18 +372,16 @@ pub fn build(i: &Inputs<'_>) -> Result<Value> {
         "ociVersion": "1.2.0",
         "process": process,
         "root": {"path": i.rootfs, "readonly": i.opts.read_only},
-        "hostname": hostname,
         "mounts": mounts(i),
         "linux": linux,
         "annotations": {"berth.container.id": i.id},
     });
-    if i.opts.uts_host {
-        // The host's names are the container's: nothing to set.
-        if let Some(o) = spec.as_object_mut() {
-            o.remove("hostname");
+    // With the host's UTS namespace its names are the container's: none set.
+    if !i.opts.uts_host {
+        spec["hostname"] = json!(hostname);
+        if let Some(d) = &i.opts.domainname {
+            spec["domainname"] = json!(d);
         }
-    } else if let Some(d) = &i.opts.domainname {
-        spec["domainname"] = json!(d);
     }
     Ok(spec)
 }

@@ -48,8 +48,8 @@ impl Engine {
         let os_release = std::fs::read_to_string("/etc/os-release")
             .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
             .unwrap_or_default();
-        let cgroup_version = match berth_cgroups::detect(&self.cgroup_root) {
-            Ok(berth_cgroups::Layout::Unified) => "2",
+        let cgroup_version = match berth_cgroups::is_unified(&self.cgroup_root) {
+            Ok(true) => "2",
             _ => "1",
         };
         HostInfo {

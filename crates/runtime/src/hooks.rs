@@ -10,6 +10,11 @@ use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
 
+/// Whether a spec's list of hooks of one kind has any.
+pub fn any(hooks: &Option<Vec<Hook>>) -> bool {
+    hooks.as_ref().is_some_and(|h| !h.is_empty())
+}
+
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run_all(
     kind: &'static str,

@@ -223,22 +223,13 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
         crate::rootfs::prepare_rest(plan, p, ctx.cgroup)?;
     }
     let hooks = &plan.hooks;
-    if hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
-        || hooks
-            .create_runtime()
-            .as_ref()
-            .is_some_and(|h| !h.is_empty())
-    {
+    if crate::hooks::any(hooks.prestart()) || crate::hooks::any(hooks.create_runtime()) {
         ctx.channel
             .send(&ToParent::Hooks)
             .map_err(sys("writing to the runtime"))?;
         recv_expect(&ctx.channel, ToChild::Continue)?;
     }
-    if hooks
-        .create_container()
-        .as_ref()
-        .is_some_and(|h| !h.is_empty())
-    {
+    if crate::hooks::any(hooks.create_container()) {
         crate::hooks::run_all(
             "createContainer",
             hooks.create_container().as_ref(),
@@ -310,11 +301,7 @@ fn run(ctx: &InitContext<'_>) -> Result<Infallible> {
             std::mem::forget(conn);
         }
     }
-    if hooks
-        .start_container()
-        .as_ref()
-        .is_some_and(|h| !h.is_empty())
-    {
+    if crate::hooks::any(hooks.start_container()) {
         let state = hook_state(ctx, host_pid, ContainerState::Running);
         crate::hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
     }
@@ -333,7 +320,7 @@ fn hooks_see_root(plan: &Plan) -> bool {
     let h = &plan.hooks;
     [h.prestart(), h.create_runtime(), h.create_container()]
         .into_iter()
-        .any(|hooks| hooks.as_ref().is_some_and(|v| !v.is_empty()))
+        .any(crate::hooks::any)
 }
 
 fn load_seccomp(ctx: &InitContext<'_>, prog: &berth_seccomp::Program, host_pid: i32) -> Result<()> {

@@ -355,31 +355,10 @@ impl CreateArgs {
                 None | Some("") => None,
                 Some(m) => Some(m.parse()?),
             },
-            shm_size: match self.shm_size.as_deref() {
-                None => None,
-                Some(v) => match parse_bytes(v)? {
-                    n if n > 0 => Some(n),
-                    _ => {
-                        return Err(berth_engine::error::invalid(
-                            "shm size",
-                            v,
-                            "must be greater than 0",
-                        ))
-                    }
-                },
-            },
+            shm_size: self.shm_size.as_deref().map(parse_bytes).transpose()?,
             sysctls,
             group_add: self.group_add.clone(),
-            oom_score_adj: match self.oom_score_adj {
-                Some(a) if !(-1000..=1000).contains(&a) => {
-                    return Err(berth_engine::error::invalid(
-                        "oom score adj",
-                        &a.to_string(),
-                        "must be between -1000 and 1000",
-                    ))
-                }
-                a => a,
-            },
+            oom_score_adj: self.oom_score_adj,
             domainname: self.domainname.clone().filter(|d| !d.is_empty()),
             auto_remove: self.rm,
             log,

@@ -1,8 +1,5 @@
 //! `volume create/ls/inspect/rm/prune`.
 
-use std::collections::BTreeMap;
-
-use berth_engine::options::MountKind;
 use serde_json::json;
 
 use super::{CmdResult, Ctx, Failure};
@@ -55,19 +52,6 @@ pub enum VolumeSub {
 }
 
 /// Which containers (ids) use each volume.
-fn users(ctx: &Ctx) -> Result<BTreeMap<String, Vec<String>>, Failure> {
-    let engine = ctx.engine();
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in engine.list()? {
-        for mount in &c.record.options.mounts {
-            if let MountKind::Volume { name } = &mount.kind {
-                m.entry(name.clone()).or_default().push(c.record.id.clone());
-            }
-        }
-    }
-    Ok(m)
-}
-
 pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
     let engine = ctx.engine();
     let vols = engine.volumes();
@@ -125,7 +109,7 @@ pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
             return Ok(code);
         }
         VolumeSub::Rm { force, volumes } => {
-            let used = users(ctx)?;
+            let used = ctx.engine().volume_users()?;
             let mut code = 0;
             for n in volumes {
                 let r = match used.get(&n) {
@@ -165,7 +149,7 @@ pub fn volume(ctx: &Ctx, v: VolumeCmd) -> CmdResult {
 /// `all`): their names and the bytes they held.
 pub fn prune_volumes(ctx: &Ctx, all: bool) -> Result<(Vec<String>, u64), Failure> {
     let vols = ctx.engine().volumes();
-    let used = users(ctx)?;
+    let used = ctx.engine().volume_users()?;
     let mut names = Vec::new();
     let mut freed = 0;
     for m in vols.list()? {
@@ -184,7 +168,7 @@ pub fn prune_volumes(ctx: &Ctx, all: bool) -> Result<(Vec<String>, u64), Failure
 /// Volumes: (name, size, number of containers using it).
 pub fn volume_usage(ctx: &Ctx) -> Result<Vec<(String, u64, usize)>, Failure> {
     let vols = ctx.engine().volumes();
-    let used = users(ctx)?;
+    let used = ctx.engine().volume_users()?;
     Ok(vols
         .list()?
         .into_iter()
